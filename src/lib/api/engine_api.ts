@@ -1,5 +1,7 @@
 // The one typed API between the UI and the engine worker (workers/engine.worker.ts).
-// The worker holds no UI state; the UI does no math. Every call crosses through comlink.
+// The worker holds no UI state; the UI does no math. Every call crosses through comlink;
+// callbacks are passed wrapped in Comlink.proxy().
+import type { Turn } from '../dataset/schema';
 
 /** What the browser's WebGPU adapter is, as the engine sees it. */
 export interface GpuReport {
@@ -17,7 +19,80 @@ export interface GpuReport {
   backend: string | null;
 }
 
+export type Quantization = 'f32' | 'q8' | 'q4';
+export type OpsPath = 'custom' | 'stock';
+
+/** Where a model comes from. */
+export type ModelSourceSpec =
+  | { kind: 'builtin'; name: 'tiny' } // the demo/test model shipped under /models/tiny/
+  | { kind: 'hub'; repoId: string; revision?: string } // downloaded once, cached for offline use
+  | { kind: 'folder'; files: File[] }; // a local folder the user picked
+
+export interface LoadProgress {
+  file: string;
+  loaded: number;
+  total: number | null;
+  phase: 'download' | 'weights' | 'done';
+}
+
+export interface ModelInfo {
+  id: string;
+  quantization: Quantization;
+  ops: OpsPath;
+  /** Parameter count of the base model. */
+  params: number;
+  gpuBytes: number;
+  imageSeqLen: number;
+  imageSize: number;
+  vocabSize: number;
+  summary: string; // e.g. "vision 12x768, text 30x576 (9 heads, 3 kv), vocab 49280"
+}
+
+export interface SamplingSpec {
+  temperature: number; // 0 = greedy
+  topK: number; // 0 = off
+  topP: number; // 1 = off
+  seed: number;
+}
+
+export interface GenerateRequest {
+  turns: Turn[]; // the conversation so far; `<image>` placeholders refer to `images` in order
+  images: Blob[];
+  maxNewTokens: number;
+  sampling: SamplingSpec;
+}
+
+export interface TokenEvent {
+  text: string; // decoded text so far
+  tokenId: number;
+  index: number;
+  tokensPerSecond: number;
+}
+
+export interface GenerateResult {
+  text: string;
+  tokens: number;
+  stopReason: 'stop_token' | 'max_tokens' | 'cancelled';
+  prefillMs: number;
+  tokensPerSecond: number;
+}
+
+export interface CachedModel {
+  repoId: string;
+  bytes: number;
+}
+
 export interface EngineApi {
   /** Probe the WebGPU adapter from inside the worker. Never throws: a missing GPU is a report. */
   gpuReport(): Promise<GpuReport>;
+  /** Load (replacing any loaded model). Errors name the file/weight/field and why. */
+  loadModel(source: ModelSourceSpec, quantization: Quantization, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo>;
+  unloadModel(): Promise<void>;
+  /** Stream an answer; resolves when done. Only one generation runs at a time. */
+  generate(req: GenerateRequest, onToken?: (t: TokenEvent) => void): Promise<GenerateResult>;
+  /** Cancel the running generation (it resolves with stopReason 'cancelled'). */
+  cancel(): Promise<void>;
+  gpuMemoryBytes(): Promise<number>;
+  cachedModels(): Promise<CachedModel[]>;
+  deleteCachedModel(repoId: string): Promise<void>;
 }
