@@ -1,0 +1,23 @@
+// Elementwise activation CPU twins: references for shaders/gelu_tanh.wgsl and
+// shaders/silu_mul.wgsl. N elements (any length).
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+/**
+ * tanh-approximated GELU, transformers' `gelu_pytorch_tanh` (SigLIP's MLP):
+ * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). Backward needs only inp.
+ */
+export function geluTanhForward(out: Float32Array, inp: Float32Array, N: number): void {
+  for (let i = 0; i < N; i++) {
+    const x = inp[i];
+    out[i] = 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
+  }
+}
+
+/** SwiGLU gate of the Llama MLP: out = silu(gate) * up, silu(g) = g / (1 + e^-g). Backward needs gate and up. */
+export function siluMulForward(out: Float32Array, gate: Float32Array, up: Float32Array, N: number): void {
+  for (let i = 0; i < N; i++) {
+    const g = gate[i];
+    out[i] = (g / (1 + Math.exp(-g))) * up[i];
+  }
+}
