@@ -93,3 +93,18 @@ export function countPlaceholders(turns: readonly Turn[]): number {
   for (const t of turns) n += t.text.split(IMAGE_PLACEHOLDER).length - 1;
   return n;
 }
+
+/** A fresh project with the app's defaults (free-text answers, 10:1 business:general). */
+export function defaultProject(id: string, now: number): Project {
+  return {
+    v: DATASET_SCHEMA_VERSION,
+    id,
+    name: 'My project',
+    taskDescription: '',
+    defaultPrompt: '{question}',
+    answerFormat: { type: 'free_text' },
+    targetBusinessToGeneral: 10,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
