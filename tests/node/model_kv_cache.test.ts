@@ -38,7 +38,9 @@ describe('KvCache', () => {
     cache.reserve(2);
     const k0 = tf.tensor3d([1, 2, 3, 4], [1, 2, 2]);
     const v0 = tf.tensor3d([5, 6, 7, 8], [1, 2, 2]);
-    tf.tidy(() => cache.append(0, k0, v0)); // kept tensors survive the tidy
+    tf.tidy(() => {
+      cache.append(0, k0, v0);
+    }); // kept tensors survive the tidy
     k0.dispose();
     v0.dispose();
     cache.reserve(1);
@@ -53,7 +55,11 @@ describe('KvCache', () => {
     expect(cache.bytes()).toBe(2 * 6 * 4);
     // two tokens appended after reserving one
     cache.reserve(1);
-    expect(() => tf.tidy(() => cache.append(0, tf.zeros([1, 2, 2]) as tf.Tensor3D, tf.zeros([1, 2, 2]) as tf.Tensor3D))).toThrow(/reserved/);
+    expect(() =>
+      tf.tidy(() => {
+        cache.append(0, tf.zeros([1, 2, 2]) as tf.Tensor3D, tf.zeros([1, 2, 2]) as tf.Tensor3D);
+      }),
+    ).toThrow(/reserved/);
     cache.dispose();
     expect(tf.memory().numTensors).toBe(before);
     expect(() => cache.reserve(1)).toThrow(/dispose/);
