@@ -44,7 +44,7 @@ async function readAll(f: SafetensorsFile): Promise<DecodedTensor[]> {
 }
 
 /** Build a file from a raw header object and data bytes (for corrupt-file tests). */
-function rawFile(header: unknown, data: Uint8Array): Uint8Array {
+function rawFile(header: unknown, data: Uint8Array): Uint8Array<ArrayBuffer> {
   const json = new TextEncoder().encode(JSON.stringify(header));
   const out = new Uint8Array(8 + json.byteLength + data.byteLength);
   new DataView(out.buffer).setUint32(0, json.byteLength, true);
@@ -130,7 +130,7 @@ describe('writeSafetensors + SafetensorsFile', () => {
   });
 
   const data = new Uint8Array(24);
-  const bad: [string, Uint8Array, RegExp][] = [
+  const bad: [string, Uint8Array<ArrayBuffer>, RegExp][] = [
     ['an unsupported dtype', rawFile({ w: { dtype: 'I64', shape: [3], data_offsets: [0, 24] } }, data), /bad\.safetensors: tensor w: dtype "I64" is not supported/],
     ['a shape not matching its offsets', rawFile({ w: { dtype: 'F32', shape: [2, 2], data_offsets: [0, 24] } }, data), /tensor w: shape \[2,2\] x F32 needs 16 bytes but data_offsets span 24/],
     ['overlapping tensors', rawFile({ a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] }, b: { dtype: 'F32', shape: [4], data_offsets: [8, 24] } }, data), /tensor b at data_offsets \[8, 24\] overlaps/],

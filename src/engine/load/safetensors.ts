@@ -438,7 +438,7 @@ export function writeSafetensors(
   tensors: readonly WritableTensor[],
   dtype: SafetensorsDtype = 'F32',
   metadata?: Record<string, string>,
-): Uint8Array {
+): Uint8Array<ArrayBuffer> {
   const size = DTYPE_BYTES[dtype];
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
@@ -450,7 +450,7 @@ export function writeSafetensors(
     header[t.name] = { dtype, shape: [...t.shape], data_offsets: [offset, offset + n * size] };
     offset += n * size;
   }
-  let json = new TextEncoder().encode(JSON.stringify(header));
+  let json: Uint8Array = new TextEncoder().encode(JSON.stringify(header));
   const padded = Math.ceil(json.byteLength / 8) * 8;
   if (padded !== json.byteLength) {
     const p = new Uint8Array(padded).fill(0x20);
