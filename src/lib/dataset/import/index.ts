@@ -96,7 +96,8 @@ export class ImageResolver {
       const p = normPath(f.path);
       this.byPath.set(p, f);
       const b = basename(p).toLowerCase();
-      this.byBase.set(b, [...(this.byBase.get(b) ?? []), p]);
+      if (!this.byBase.has(b)) this.byBase.set(b, []);
+      this.byBase.get(b)!.push(p);
     }
   }
 
@@ -185,7 +186,8 @@ export async function importFiles(files: ImportFile[], opts: ImportOptions): Pro
   const byKind = new Map<FileKind, ImportFile[]>();
   for (const f of flat) {
     const k = await classify(f);
-    byKind.set(k, [...(byKind.get(k) ?? []), { path: normPath(f.path), blob: f.blob }]);
+    if (!byKind.has(k)) byKind.set(k, []);
+    byKind.get(k)!.push({ path: normPath(f.path), blob: f.blob });
   }
   for (const f of byKind.get('other') ?? []) {
     issues.push({ file: f.path, reason: 'not an image or a dataset file (.json, .jsonl, .csv, .zip); skipped' });
