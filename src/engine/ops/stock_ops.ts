@@ -28,10 +28,10 @@ export function dequantizeLinear(w: LinearWeight): tf.Tensor2D {
 }
 
 function linear(x: tf.Tensor2D, w: LinearWeight): tf.Tensor2D {
-  return tf.tidy(() => {
+  return tf.tidy((): tf.Tensor2D => {
     const wf = dequantizeLinear(w); // (outF, inF)
-    const y = tf.matMul(x, wf, false, true); // (N, outF)
-    return w.bias ? tf.add<tf.Tensor2D>(y, w.bias) : y;
+    const y: tf.Tensor2D = tf.matMul(x, wf, false, true); // (N, outF)
+    return w.bias ? tf.add(y, w.bias) : y;
   });
 }
 
@@ -87,12 +87,15 @@ function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, opts: Attenti
   return tf.tidy(() => {
     const qh = q.reshape([B, T, NH, HS]).transpose([0, 2, 1, 3]); // (B, NH, T, HS)
     // Repeat each kv head G times, consecutively (query head h reads kv head floor(h / G)).
+    // Kept at rank 4: tfjs-webgpu runs a rank-5 tile on the CPU through readSync, which
+    // loses the device when the input lives on the GPU (any K/V computed by the model).
     const repeatKv = (t: tf.Tensor3D) =>
       t
-        .reshape([B, S, NKV, 1, HS])
-        .tile([1, 1, 1, G, 1]) // (B, S, NKV, G, HS)
-        .reshape([B, S, NH, HS])
-        .transpose([0, 2, 1, 3]); // (B, NH, S, HS)
+        .reshape([B, S, NKV, HS])
+        .transpose([0, 2, 1, 3]) // (B, NKV, S, HS)
+        .reshape([B, NKV, 1, S * HS])
+        .tile([1, 1, G, 1]) // (B, NKV, G, S*HS)
+        .reshape([B, NH, S, HS]); // (B, NH, S, HS)
     const kh = repeatKv(k);
     const vh = repeatKv(v);
     const scores = tf.mul(tf.matMul(qh, kh, false, true), scale); // (B, NH, T, S)
