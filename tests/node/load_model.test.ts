@@ -71,6 +71,8 @@ describe('loadModel from picked files', () => {
         expect(m.config).toEqual(tinyModelConfig());
         expect(m.paramCount).toBe(parameterCount(m.config));
         expect(m.weightFiles).toEqual(['model.safetensors']);
+        // Read one tensor at a time: never more than the largest tensor (lm_head, V x 48 f32).
+        expect(m.maxBufferedBytes).toBe(m.config.lm_vocab_size * 48 * 4);
         expect(m.files.tokenizerJson).toMatchObject({ model: { type: 'BPE' } });
         expect(m.files.tokenizerConfig).toMatchObject({ eos_token: '<end_of_utterance>' });
         expect(m.files.preprocessorConfig).not.toBeNull();
