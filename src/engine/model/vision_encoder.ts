@@ -34,6 +34,25 @@ export class VisionEncoder {
   /** pixels (N, 3, H, W) -> (N, P, C_v). */
   forward(pixels: tf.Tensor4D): tf.Tensor3D {
     const c = this.c;
+    const [N] = pixels.shape;
+    const P = this.nPatches;
+    const Cv = c.vit_hidden_dim;
+    return tf.tidy(() => {
+      // full tiles use position ids 0..P-1: the whole (P, C_v) table, broadcast over tiles
+      const pos = this.weights.tensor(`${PREFIX}.embeddings.position_embedding.weight`); // (P, C_v)
+      let x = this.patchEmbeddings(pixels).add(pos).reshape([N * P, Cv]) as tf.Tensor2D; // (N*P, C_v)
+      for (let l = 0; l < c.vit_n_layers; l++) x = this.block(x, l, N, P);
+      const post = this.ops.layerNorm(x, this.vec(`${PREFIX}.post_layernorm.weight`), this.vec(`${PREFIX}.post_layernorm.bias`), c.vit_ln_eps);
+      return post.reshape([N, P, Cv]) as tf.Tensor3D; // (N, P, C_v)
+    });
+  }
+
+  /**
+   * The patch-embedding conv (kernel = stride = p, with bias) as im2col + ops.linear, so it
+   * shares the quantisable, trainable linear path: pixels (N, 3, H, W) -> (N, P, C_v).
+   */
+  patchEmbeddings(pixels: tf.Tensor4D): tf.Tensor3D {
+    const c = this.c;
     const [N, ch, H, W] = pixels.shape;
     if (ch !== c.vit_num_channels || H !== c.vit_img_size || W !== c.vit_img_size) {
       throw new Error(
@@ -43,7 +62,6 @@ export class VisionEncoder {
     const p = c.vit_patch_size;
     const PS = vitPatchesPerSide(c);
     const P = PS * PS;
-    const Cv = c.vit_hidden_dim;
     return tf.tidy(() => {
       // im2col in the conv weight's (c, ky, kx) order, patches row-major like conv.flatten(2)
       const cols = pixels
@@ -51,12 +69,7 @@ export class VisionEncoder {
         .transpose([0, 2, 4, 1, 3, 5]) // (N, PSy, PSx, 3, ky, kx)
         .reshape([N * P, ch * p * p]) as tf.Tensor2D; // (N*P, 3*p*p)
       const patches = this.ops.linear(cols, this.weights.linear(`${PREFIX}.embeddings.patch_embedding`)); // (N*P, C_v)
-      // full tiles use position ids 0..P-1: the whole (P, C_v) table, broadcast over tiles
-      const pos = this.weights.tensor(`${PREFIX}.embeddings.position_embedding.weight`); // (P, C_v)
-      let x = patches.reshape([N, P, Cv]).add(pos).reshape([N * P, Cv]) as tf.Tensor2D; // (N*P, C_v)
-      for (let l = 0; l < c.vit_n_layers; l++) x = this.block(x, l, N, P);
-      const post = this.ops.layerNorm(x, this.vec(`${PREFIX}.post_layernorm.weight`), this.vec(`${PREFIX}.post_layernorm.bias`), c.vit_ln_eps);
-      return post.reshape([N, P, Cv]) as tf.Tensor3D; // (N, P, C_v)
+      return patches.reshape([N, P, c.vit_hidden_dim]) as tf.Tensor3D; // (N, P, C_v)
     });
   }
 
