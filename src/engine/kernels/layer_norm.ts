@@ -7,8 +7,8 @@ import type * as tf from '@tensorflow/tfjs';
 import wgsl from '../../../shaders/layer_norm.wgsl?raw';
 import { f32u, makeProgram, runProgram } from './program';
 
-/** Threads per row: a power of two (the tree reduction halves it). */
-const WG = 128;
+/** Threads per row; each thread sums all WG partials after one barrier, so keep it modest. */
+const WG = 64;
 
 /** x (N, C), gamma (C), beta (C) -> (N, C). */
 export function layerNormForward(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor2D {
