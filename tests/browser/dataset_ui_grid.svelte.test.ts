@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { flushSync, mount, tick, unmount } from 'svelte';
 import SampleGrid from '../../src/lib/components/dataset/SampleGrid.svelte';
+import { ThumbUrls } from '../../src/lib/components/dataset/thumb_urls';
 import { DATASET_SCHEMA_VERSION, type Sample } from '../../src/lib/dataset/schema';
 
 function fakeSample(i: number): Sample {
@@ -62,7 +63,7 @@ describe('SampleGrid', () => {
     document.body.append(host);
     app = mount(SampleGrid, {
       target: host,
-      props: { samples, currentId: null, selection: new Set<string>(), getImage, onpick: () => {}, ontoggle: () => {} },
+      props: { samples, currentId: null, selection: new Set<string>(), thumbs: new ThumbUrls(getImage), thumbDelayMs: 300, onpick: () => {}, ontoggle: () => {} },
     });
     await settle();
     await vi.waitFor(() => expect(host!.querySelectorAll('[data-testid="sample-cell"]').length).toBeGreaterThan(0));
@@ -77,9 +78,18 @@ describe('SampleGrid', () => {
     expect(new Set(requested)).toEqual(new Set(cells().map((c) => `h${c.dataset.index}`)));
     const firstUrls = created.mock.results.map((r) => r.value as string);
 
+    // A fast scroll: rows that are in view for one frame each never read their images.
+    // Ten rows per step, so each of these rows is mounted for one step only (< thumbDelayMs).
+    for (let r = 100; r < 300; r += 10) {
+      viewport.scrollTop = r * 150;
+      viewport.dispatchEvent(new Event('scroll'));
+      await settle();
+    }
     viewport.scrollTop = viewport.scrollHeight;
     viewport.dispatchEvent(new Event('scroll'));
     await settle();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(requested.filter((h) => Number(h.slice(1)) >= 400 && Number(h.slice(1)) < 1200)).toEqual([]);
     await vi.waitFor(() => expect(cells().some((c) => c.dataset.index === String(n - 1))).toBe(true));
     expect(cells().length).toBeLessThanOrEqual(4 * 8);
     expect(cells().every((c) => Number(c.dataset.index) >= n - 4 * 8)).toBe(true);
@@ -97,7 +107,7 @@ describe('SampleGrid', () => {
     host = document.createElement('div');
     host.style.cssText = 'width: 620px; height: 480px; display: flex; flex-direction: column;';
     document.body.append(host);
-    const props = $state({ samples, currentId: null as string | null, selection: new Set<string>(), getImage: async () => undefined, onpick: () => {}, ontoggle: () => {} });
+    const props = $state({ samples, currentId: null as string | null, selection: new Set<string>(), thumbs: new ThumbUrls(async () => undefined), onpick: () => {}, ontoggle: () => {} });
     app = mount(SampleGrid, { target: host, props });
     await settle();
     props.currentId = samples[300].id;
@@ -106,5 +116,26 @@ describe('SampleGrid', () => {
       const cur = host!.querySelector<HTMLElement>('.cell.current');
       expect(cur?.dataset.index).toBe('300');
     });
+  });
+
+  it('ThumbUrls shares one object URL per image and revokes it when the last user releases it', async () => {
+    const created = vi.spyOn(URL, 'createObjectURL');
+    const revoked = vi.spyOn(URL, 'revokeObjectURL');
+    const loads: string[] = [];
+    const thumbs = new ThumbUrls(async (h) => {
+      loads.push(h);
+      return h === 'gone' ? undefined : new Blob(['x']);
+    });
+    const [u1, u2] = await Promise.all([thumbs.acquire('a'), thumbs.acquire('a')]);
+    expect(u1).toBe(u2);
+    expect(loads).toEqual(['a']);
+    expect(created).toHaveBeenCalledTimes(1);
+    thumbs.release('a');
+    await tick();
+    expect(revoked).not.toHaveBeenCalled();
+    thumbs.release('a');
+    await vi.waitFor(() => expect(revoked).toHaveBeenCalledWith(u1));
+    expect(thumbs.size).toBe(0);
+    expect(await thumbs.acquire('gone')).toBeUndefined();
   });
 });
