@@ -24,6 +24,11 @@ test.beforeEach(async ({ page }) => {
 test('editing a sample and saving survives a reload', async ({ page }) => {
   await cell(page, 1).click();
   await expect(answer(page)).toHaveValue('ans-b');
+  const question = page.locator('[data-testid="turn"][data-role="user"] textarea');
+  await question.fill('q-b without placeholder');
+  await expect(page.getByTestId('placeholder-mismatch')).toContainText('0 <image> placeholders for 1 image');
+  await question.fill('<image>q-b');
+  await expect(page.getByTestId('placeholder-mismatch')).toHaveCount(0);
   await answer(page).fill('a better answer');
   await expect(page.getByTestId('editor-dirty')).toBeVisible();
   await page.getByTestId('edit-tags').fill('hard, night');
