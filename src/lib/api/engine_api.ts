@@ -88,6 +88,8 @@ export interface EngineApi {
   /** Load (replacing any loaded model). Errors name the file/weight/field and why. */
   loadModel(source: ModelSourceSpec, quantization: Quantization, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo>;
   unloadModel(): Promise<void>;
+  /** The loaded model, or null (never loaded, unloaded, or dropped after a lost GPU device). */
+  modelInfo(): Promise<ModelInfo | null>;
   /** Stream an answer; resolves when done. Only one generation runs at a time. */
   generate(req: GenerateRequest, onToken?: (t: TokenEvent) => void): Promise<GenerateResult>;
   /** Cancel the running generation (it resolves with stopReason 'cancelled'). */
