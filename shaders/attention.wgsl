@@ -18,9 +18,11 @@
 //     the V tile into the same buffer as K; then every thread rescales and accumulates its
 //     BQ*HS/WG output elements (kept in registers) from P and V.
 //   - With causal masking the loop stops at the last key the block's last row can see.
-// Decode (T = 1) has few rows, so the key range is also split across KEY_SPLITS = {{KEY_SPLITS}}
-// workgroups (flash-decoding): each writes its unnormalised partial (acc, m, l) and
-// attention_combine.wgsl merges them. With KEY_SPLITS = 1 this kernel writes the output.
+// Decode (T = 1) has few rows, so the key range is also split across uniforms.keySplits
+// workgroups (flash-decoding): with PARTIAL each writes its unnormalised partial (acc, m, l)
+// and attention_combine.wgsl merges them; otherwise (keySplits = 1) this kernel writes the
+// output. The split count is a uniform, not a constant, so a growing KV cache does not
+// compile a new pipeline each time the count changes.
 // Workgroup memory: BQ*HS + BK*(HS+1) + BQ*(BK+1) + 2*BQ floats; the +1 row padding keeps
 // the strided reads of the score loop off a single memory bank.
 // Saves for backward (not written yet): logsumexp m + log(l) per (b, h, t), from which the
@@ -28,17 +30,17 @@
 //
 // Inputs: q (B, T, NH*HS), k (B, S, NKV*HS), v (B, S, NKV*HS), keyMask (B, S) (when
 // HAS_MASK is false the caller binds any tensor there and it is never read).
-// Uniforms: T, S, NH, NKV, nQBlocks (= ceil(T*GROUP / BQ)), splitLen (keys per split, a
-// multiple of BK), scale.
-// Output: KEY_SPLITS == 1: (B, T, NH*HS). Otherwise partials (records, HS + 2), record
-// ((b*NKV + g)*nQBlocks + qb)*KEY_SPLITS + split)*BQ + r holding acc[0..HS), m, l.
+// Uniforms: T, S, NH, NKV, nQBlocks (= ceil(T*GROUP / BQ)), keySplits, splitLen (keys per
+// split, a multiple of BK), scale.
+// Output: (B, T, NH*HS); with PARTIAL, partials (records, HS + 2) instead, record
+// (((b*NKV + g)*nQBlocks + qb)*keySplits + split)*BQ + r holding acc[0..HS), m, l.
 
 const HS: i32 = {{HS}};
 const BQ: i32 = {{BQ}};
 const BK: i32 = {{BK}};
 const WG: i32 = {{WG}};
 const GROUP: i32 = {{GROUP}};
-const KEY_SPLITS: i32 = {{KEY_SPLITS}};
+const PARTIAL: bool = {{PARTIAL}};
 const CAUSAL: bool = {{CAUSAL}};
 const HAS_MASK: bool = {{HAS_MASK}};
 
@@ -64,16 +66,17 @@ fn main(index: i32) {
   let NH = uniforms.NH;
   let NKV = uniforms.NKV;
   let nQB = uniforms.nQBlocks;
+  let splits = uniforms.keySplits;
   let rows = T * GROUP;
   let tid = i32(localIndex);
 
   // Workgroup -> (b, g, qb, split). A reshaped dispatch may add spare workgroups (b >= B):
   // they run every barrier on clamped indices and write nothing.
   let wg = index / WG;
-  let split = wg % KEY_SPLITS;
-  let qb = (wg / KEY_SPLITS) % nQB;
-  let g = (wg / (KEY_SPLITS * nQB)) % NKV;
-  let bRaw = wg / (KEY_SPLITS * nQB * NKV);
+  let split = wg % splits;
+  let qb = (wg / splits) % nQB;
+  let g = (wg / (splits * nQB)) % NKV;
+  let bRaw = wg / (splits * nQB * NKV);
   let b = min(bRaw, B - 1);
   let r0 = qb * BQ;
 
@@ -213,12 +216,12 @@ fn main(index: i32) {
     let d = e % HS;
     let R = r0 + r;
     if (e < BQ * HS && R < rows) {
-      if (KEY_SPLITS == 1) {
+      if (!PARTIAL) {
         let lr = rowSum[r];
         let h = g * GROUP + R % GROUP;
         result[((b * T + R / GROUP) * NH + h) * HS + d] = select(0.0, acc[i] / lr, lr > 0.0);
       } else {
-        let rec = (((b * NKV + g) * nQB + qb) * KEY_SPLITS + split) * BQ + r;
+        let rec = (((b * NKV + g) * nQB + qb) * splits + split) * BQ + r;
         result[rec * (HS + 2) + d] = acc[i];
         if (d == 0) {
           result[rec * (HS + 2) + HS] = rowMax[r];

@@ -4,16 +4,15 @@
 // zero when no split saw a visible key (all l_s = 0). CPU twin: src/engine/cpu/attention.ts
 // (the whole op; splitting does not change the result beyond rounding).
 //
-// Parallelisation: one thread per output element (b, t, h, d); each reads KEY_SPLITS
-// records. Cheap next to the partial pass: KEY_SPLITS * (HS + 2) floats per row.
+// Parallelisation: one thread per output element (b, t, h, d); each reads keySplits
+// records. Cheap next to the partial pass: keySplits * (HS + 2) floats per row.
 //
 // Inputs: partial (records, HS + 2) as laid out by attention.wgsl. Output (B, T, NH*HS).
-// Uniforms: T, NH, NKV, nQBlocks.
+// Uniforms: T, NH, NKV, nQBlocks, keySplits.
 
 const HS: i32 = {{HS}};
 const BQ: i32 = {{BQ}};
 const GROUP: i32 = {{GROUP}};
-const KEY_SPLITS: i32 = {{KEY_SPLITS}};
 
 fn main(index: i32) {
   if (index >= uniforms.size) {
@@ -27,10 +26,11 @@ fn main(index: i32) {
   let b = index / (HS * NH * T);
   let g = h / GROUP;
   let R = t * GROUP + h % GROUP;
-  let first = ((b * uniforms.NKV + g) * uniforms.nQBlocks + R / BQ) * KEY_SPLITS * BQ + R % BQ;
+  let splits = uniforms.keySplits;
+  let first = ((b * uniforms.NKV + g) * uniforms.nQBlocks + R / BQ) * splits * BQ + R % BQ;
 
   var M = -3.0e38;
-  for (var s = 0; s < KEY_SPLITS; s++) {
+  for (var s = 0; s < splits; s++) {
     let rec = first + s * BQ;
     if (partial[rec * (HS + 2) + HS + 1] > 0.0) {
       M = max(M, partial[rec * (HS + 2) + HS]);
@@ -38,7 +38,7 @@ fn main(index: i32) {
   }
   var num = 0.0;
   var den = 0.0;
-  for (var s = 0; s < KEY_SPLITS; s++) {
+  for (var s = 0; s < splits; s++) {
     let rec = first + s * BQ;
     let l = partial[rec * (HS + 2) + HS + 1];
     if (l > 0.0) {

@@ -3,7 +3,7 @@
 // sees no key, decode (T = 1) and sizes not divisible by the tile sizes.
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { initEngineBackend } from '../../src/engine/backend';
+import { initEngineBackend, peakBytes, resetPeakBytes } from '../../src/engine/backend';
 import { attentionForward as gpuAttention, type AttentionTiling } from '../../src/engine/kernels/attention';
 import { attentionForward, type AttentionDims } from '../../src/engine/cpu/attention';
 import { mulberry32, randn } from '../../src/lib/util/rng';
@@ -78,4 +78,29 @@ describe('attention kernel', () => {
       tf.dispose([out, keyMask]);
     });
   }
+});
+
+describe('attention kernel memory', () => {
+  it('allocates no (T, S) score matrix: peak live bytes grow by about the output only', async () => {
+    const [B, T, S, NH, HS] = [1, 130, 130, 2, 8];
+    const q = tf.tensor3d(randArray(B * T * NH * HS, 71), [B, T, NH * HS]);
+    const k = tf.tensor3d(randArray(B * S * NH * HS, 72), [B, S, NH * HS]);
+    const v = tf.tensor3d(randArray(B * S * NH * HS, 73), [B, S, NH * HS]);
+    const outBytes = 4 * B * T * NH * HS; // 8 KiB
+    const scoreBytes = 4 * B * NH * T * S; // 132 KiB: what an unfused softmax would hold
+    for (const keySplits of [1, 4]) {
+      resetPeakBytes();
+      const base = peakBytes();
+      const out = gpuAttention(q, k, v, { causal: true, nHeads: NH, nKvHeads: NH, headDim: HS, scale: 0.3 }, { keySplits });
+      await out.data();
+      const growth = peakBytes() - base;
+      // The split path also holds its partials: (HS + 2) floats per row per split, rows
+      // padded to whole blocks of at most 16; independent of S either way.
+      const partialBytes = keySplits === 1 ? 0 : 4 * keySplits * B * NH * (T + 15) * (HS + 2);
+      expect(growth, `keySplits ${keySplits}`).toBeLessThanOrEqual(outBytes + partialBytes);
+      if (keySplits === 1) expect(growth).toBeLessThan(scoreBytes / 4);
+      out.dispose();
+    }
+    tf.dispose([q, k, v]);
+  });
 });

@@ -85,7 +85,16 @@ export function attentionForward(
   const nQBlocks = Math.ceil((T * G) / BQ);
   // Keys per split, a whole number of tiles so no tile straddles two splits.
   const splitLen = Math.ceil(Math.ceil(S / keySplits) / BK) * BK;
-  const constants = { HS, BQ, BK, WG, GROUP: G, KEY_SPLITS: keySplits, CAUSAL: causal ? 'true' : 'false', HAS_MASK: keyMask ? 'true' : 'false' };
+  const constants = {
+    HS,
+    BQ,
+    BK,
+    WG,
+    GROUP: G,
+    PARTIAL: keySplits > 1 ? 'true' : 'false',
+    CAUSAL: causal ? 'true' : 'false',
+    HAS_MASK: keyMask ? 'true' : 'false',
+  };
   const outShape = keySplits === 1 ? [B, T, NH * HS] : [B * NKV * nQBlocks * keySplits * BQ, HS + 2];
   const program = makeProgram({
     op: 'attention',
@@ -96,12 +105,12 @@ export function attentionForward(
     outputShape: outShape,
     workgroupSize: [WG, 1, 1],
     dispatch: [B * NKV * nQBlocks * keySplits, 1, 1],
-    uniforms: 'T : i32, S : i32, NH : i32, NKV : i32, nQBlocks : i32, splitLen : i32, scale : f32,',
+    uniforms: 'T : i32, S : i32, NH : i32, NKV : i32, nQBlocks : i32, keySplits : i32, splitLen : i32, scale : f32,',
   });
   // Without a mask the shader never reads `keyMask`; binding q again there (read-only, legal
   // in WebGPU) avoids allocating a dummy tensor per call.
   const inputs = [q, k, v, keyMask ?? q];
-  const uniforms = [i32u(T), i32u(S), i32u(NH), i32u(NKV), i32u(nQBlocks), i32u(splitLen), f32u(scale)];
+  const uniforms = [i32u(T), i32u(S), i32u(NH), i32u(NKV), i32u(nQBlocks), i32u(keySplits), i32u(splitLen), f32u(scale)];
   const first = runProgram(program, inputs, 'float32', uniforms);
   if (keySplits === 1) return first as tf.Tensor3D;
 
@@ -109,15 +118,15 @@ export function attentionForward(
     op: 'attention',
     variant: 'combine',
     wgsl: combineWgsl,
-    constants: { HS, BQ, GROUP: G, KEY_SPLITS: keySplits },
+    constants: { HS, BQ, GROUP: G },
     variableNames: ['partial'],
     outputShape: [B, T, NH * HS],
     workgroupSize: [WG, 1, 1],
     dispatch: [groupsFor(B * T * NH * HS, WG), 1, 1],
     size: true,
-    uniforms: 'T : i32, NH : i32, NKV : i32, nQBlocks : i32,',
+    uniforms: 'T : i32, NH : i32, NKV : i32, nQBlocks : i32, keySplits : i32,',
   });
-  const out = runProgram(combine, [first], 'float32', [i32u(T), i32u(NH), i32u(NKV), i32u(nQBlocks)]);
+  const out = runProgram(combine, [first], 'float32', [i32u(T), i32u(NH), i32u(NKV), i32u(nQBlocks), i32u(keySplits)]);
   first.dispose();
   return out as tf.Tensor3D;
 }
