@@ -80,6 +80,20 @@ describe('attention kernel', () => {
   }
 });
 
+describe('attention kernel input checks', () => {
+  it('names the problem when shapes or dtypes do not fit', () => {
+    const q = tf.zeros([1, 2, 8]) as tf.Tensor3D;
+    const kv = tf.zeros([1, 3, 8]) as tf.Tensor3D;
+    const opts = { causal: true, nHeads: 2, nKvHeads: 2, headDim: 4, scale: 0.5 };
+    expect(() => gpuAttention(q, kv, kv, { ...opts, nKvHeads: 3 })).toThrow(/not a multiple of nKvHeads/);
+    expect(() => gpuAttention(q, kv, kv, { ...opts, headDim: 8 })).toThrow(/q has 8 channels/);
+    const badMask = tf.zeros([1, 3], 'int32') as tf.Tensor2D;
+    expect(() => gpuAttention(q, kv, kv, { ...opts, keyMask: badMask })).toThrow(/keyMask is int32/);
+    expect(() => gpuAttention(kv, q, q, opts)).toThrow(/causal attention needs S >= T/);
+    tf.dispose([q, kv, badMask]);
+  });
+});
+
 describe('attention kernel memory', () => {
   it('allocates no (T, S) score matrix: peak live bytes grow by about the output only', async () => {
     const [B, T, S, NH, HS] = [1, 130, 130, 2, 8];

@@ -76,8 +76,11 @@ export function attentionForward(
     }
   }
   if (causal && T > S) throw new Error(`${where}: causal attention needs S >= T (got T=${T}, S=${S})`);
-  if (keyMask && (keyMask.shape[0] !== B || keyMask.shape[1] !== S)) {
-    throw new Error(`${where}: keyMask has shape ${JSON.stringify(keyMask.shape)}, expected (${B}, ${S})`);
+  if (keyMask && (keyMask.dtype !== 'float32' || keyMask.shape[0] !== B || keyMask.shape[1] !== S)) {
+    throw new Error(`${where}: keyMask is ${keyMask.dtype} ${JSON.stringify(keyMask.shape)}, expected float32 (${B}, ${S})`);
+  }
+  for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
+    if (t.dtype !== 'float32') throw new Error(`${where}: ${name} is ${t.dtype}, expected float32`);
   }
   const G = NH / NKV;
   const auto = attentionTiling(B, T, S, NH, NKV, HS);
