@@ -29,6 +29,25 @@ export function describeSource(s: ModelSourceSpec): string {
   return `local folder ${top || '(unnamed)'} (${s.files.length} files)`;
 }
 
+/**
+ * The spec as plain data for postMessage: a Svelte `$state` proxy anywhere in it (e.g. the
+ * picked File list) fails structured cloning with "could not be cloned".
+ */
+function plainSource(s: ModelSourceSpec): ModelSourceSpec {
+  if (s.kind === 'folder') return { kind: 'folder', files: Array.from(s.files) };
+  return $state.snapshot(s) as ModelSourceSpec;
+}
+
+/** Same for a request: turns may come from a `$state` sample; images are Blobs, kept as they are. */
+function plainRequest(r: GenerateRequest): GenerateRequest {
+  return {
+    turns: r.turns.map((t) => ({ role: t.role, text: t.text })),
+    images: Array.from(r.images),
+    maxNewTokens: r.maxNewTokens,
+    sampling: { ...r.sampling },
+  };
+}
+
 export class EngineStore {
   gpu = $state<GpuReport | null>(null);
   /** The worker itself failed (could not start, crashed). */
@@ -76,7 +95,7 @@ export class EngineStore {
     this.modelError = null;
     const onProgress = Comlink.proxy((p: LoadProgress) => this.onProgress(p));
     try {
-      this.model = await this.engine.loadModel(source, quantization, onProgress);
+      this.model = await this.engine.loadModel(plainSource(source), quantization, onProgress);
       return true;
     } catch (e) {
       // The worker unloaded whatever was there before it started loading.
@@ -146,7 +165,7 @@ export class EngineStore {
       this.tokenCount = t.index + 1;
     });
     try {
-      const r = await this.engine.generate(req, onToken);
+      const r = await this.engine.generate(plainRequest(req), onToken);
       this.result = r;
       this.answer = r.text;
       this.tokensPerSecond = r.tokensPerSecond;
