@@ -57,6 +57,23 @@ test('load the tiny model, then ask about an uploaded image and see the answer s
   await expect(page.getByTestId('tokens-per-second')).toHaveText(/^\d+\.\d tokens\/s$/);
   const tps = Number((await page.getByTestId('tokens-per-second').textContent())!.split(' ')[0]);
   expect(tps).toBeGreaterThan(0);
+  const firstAnswer = await page.getByTestId('answer-text').textContent();
+
+  // A long sampled answer, cancelled once it has started streaming.
+  await page.getByTestId('max-new-tokens').fill('300');
+  await page.getByLabel('Temperature').fill('5');
+  await page.getByTestId('playground-ask').click();
+  await expect(page.getByTestId('answer-tokens')).toHaveText(/^([2-9]|\d\d+) tokens$/, { timeout: 120_000 });
+  await page.getByTestId('playground-cancel').click();
+  await expect(page.getByTestId('stop-reason')).toHaveText('cancelled', { timeout: 60_000 });
+  await expect(page.getByTestId('playground-ask')).toBeEnabled();
+
+  // Greedy again: the first answer comes back word for word.
+  await page.getByTestId('max-new-tokens').fill('8');
+  await page.getByLabel('Temperature').fill('0');
+  await page.getByTestId('playground-ask').click();
+  await expect(page.getByTestId('stop-reason')).toBeVisible({ timeout: 180_000 });
+  await expect(page.getByTestId('answer-text')).toHaveText(firstAnswer ?? '');
 });
 
 test('a local folder without config.json is reported, naming the file', async ({ page }) => {
