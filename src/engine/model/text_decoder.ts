@@ -54,7 +54,7 @@ export class TextDecoder {
     return this.ops.linear(h, this.weights.linear('lm_head'));
   }
 
-  private block(x: tf.Tensor2D, l: number, step: DecoderStepInputs): tf.Tensor2D {
+  block(x: tf.Tensor2D, l: number, step: DecoderStepInputs): tf.Tensor2D {
     const c = this.c;
     const ops = this.ops;
     const w = this.weights;

@@ -74,7 +74,7 @@ export class VisionEncoder {
   }
 
   /** One pre-LN encoder layer: x + attn(LN1(x)), then x + fc2(gelu(fc1(LN2(x)))). x (N*P, C_v). */
-  private block(x: tf.Tensor2D, l: number, N: number, P: number): tf.Tensor2D {
+  block(x: tf.Tensor2D, l: number, N: number, P: number): tf.Tensor2D {
     const c = this.c;
     const ops = this.ops;
     const w = this.weights;
