@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, test, type Page } from '@playwright/test';
+import { freshWorkspace, importViaPicker, jsonlFile, pngFile, qaRecord } from './dataset_helpers';
 
 /** The fixture model `npm run fixtures` writes (the same files the app serves at /models/tiny/). */
 const TINY_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../public/models/tiny');
@@ -95,4 +96,24 @@ test('the tiny model loads from a picked local folder, quantized', async ({ page
   await page.getByTestId('model-load').click();
   await expect(page.getByTestId('model-loaded')).toBeVisible({ timeout: 120_000 });
   await expect(page.getByTestId('model-status')).toContainText('q8 weights');
+});
+
+test('the Playground asks about a dataset sample, with its question filled in', async ({ page }) => {
+  test.setTimeout(240_000);
+  await freshWorkspace(page);
+  await importViaPicker(page, [pngFile('red.png', 4, 20), jsonlFile('data.jsonl', [qaRecord('red.png', 'Which colour is it?', 'red')])]);
+  await expect(page.getByTestId('import-counts')).toContainText('1 sample stored');
+
+  await page.getByTestId('tab-model').click();
+  await page.getByTestId('model-load').click(); // the tiny model is the default choice
+  await expect(page.getByTestId('model-loaded')).toBeVisible({ timeout: 120_000 });
+
+  await page.getByTestId('tab-playground').click();
+  await page.getByTestId('playground-sample').selectOption({ label: 'red.png — Which colour is it?' });
+  await expect(page.getByTestId('playground-question')).toHaveValue('Which colour is it?');
+  await expect(page.getByTestId('playground-preview')).toBeVisible();
+  await page.getByTestId('max-new-tokens').fill('3');
+  await page.getByTestId('playground-ask').click();
+  await expect(page.getByTestId('stop-reason')).toBeVisible({ timeout: 180_000 });
+  await expect(page.getByTestId('generate-error')).toHaveCount(0);
 });
