@@ -90,3 +90,32 @@ export interface NoticeEvent {
 export type TrainEvent = StepEvent | EvalEvent | NoticeEvent;
 
 export type RunStatus = 'idle' | 'running' | 'paused' | 'stopped' | 'done' | 'failed';
+
+/** A named host tensor, the unit of checkpoints and adapter files. */
+export interface NamedArray {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+}
+
+/**
+ * Everything needed to continue a run exactly: trainable tensors, optimiser moments, and
+ * where the data order stands. Written to IndexedDB by the trainer loop.
+ */
+export interface TrainerState {
+  step: number; // optimiser steps done
+  params: NamedArray[]; // adapter (and full-trained) tensors, PEFT-style names
+  moments: NamedArray[]; // AdamW m and v, named `<param>.m` / `<param>.v`
+}
+
+/** What one optimiser-side call on a micro-batch reports. */
+export interface MicroStepResult {
+  loss: number; // mean CE over the micro-batch's answer tokens
+  tokens: number; // answer tokens that counted
+  finite: boolean; // false when loss or any gradient was NaN/Inf (the step is then skipped)
+}
+
+export interface ApplyResult {
+  gradNorm: number; // global norm before clipping
+  skipped: boolean; // non-finite gradients: no update
+}
