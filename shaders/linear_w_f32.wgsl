@@ -1,7 +1,10 @@
 // Weight decoder for f32 linear weights, included before a linear_* or embedding_* kernel.
 // Binding: w (outF, inF) float32, HF layout. Uniforms used: inF.
-// loadW4(o, k): W[o, k..k+3] for k a multiple of 4, zero past inF (the next row follows in
-// memory, so the tail must be masked).
+//   wRaw4(o, k) = loadW4(o, k): W[o, k..k+3] for k a multiple of 4, zero past inF (the next
+//   row follows in memory, so the tail must be masked); wScale is 1 over the whole row
+//   (W_SPAN), the same interface as the quantised decoders.
+
+const W_SPAN = 1073741824;
 
 fn loadW4(o: i32, k: i32) -> vec4<f32> {
   let inF = uniforms.inF;
@@ -16,4 +19,12 @@ fn loadW4(o: i32, k: i32) -> vec4<f32> {
     }
   }
   return v;
+}
+
+fn wRaw4(o: i32, k: i32) -> vec4<f32> {
+  return loadW4(o, k);
+}
+
+fn wScale(o: i32, k: i32) -> f32 {
+  return 1.0;
 }

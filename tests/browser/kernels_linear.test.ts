@@ -1,4 +1,4 @@
-// Every linear variant (v1 naive, v2 tiled, gemv) for every weight storage (f32, q8, q4) and
+// Every linear variant (v1 naive, v2 tiled, v3 register-blocked, gemv) for every weight storage (f32, q8, q4) and
 // the embedding gather, against their CPU twins, on shapes that are not multiples of 4, of 8
 // or of any workgroup / tile size. Results are read with `await data()`: on this backend
 // dataSync() goes through an OffscreenCanvas and, under SwiftShader, returned zeros.
@@ -76,7 +76,7 @@ describe('linear kernels match the CPU twin', () => {
     { kind: 'q4', inFs: [27, 91], groupSize: 32 },
   ];
   for (const { kind, inFs, groupSize } of cases) {
-    it(`${kind}${groupSize ? ` group ${groupSize}` : ''}: v1, v2 (two tilings), gemv`, async () => {
+    it(`${kind}${groupSize ? ` group ${groupSize}` : ''}: v1, v2, v3, gemv (two configs each for v2, v3, gemv)`, async () => {
       const rng = mulberry32(1234 + inFs[0]);
       let checked = 0;
       for (const inF of inFs) {
@@ -92,6 +92,7 @@ describe('linear kernels match the CPU twin', () => {
               ...LINEAR_VARIANTS.map((v) => [v, () => linearKernel(x, gpu, v)] as [string, () => tf.Tensor]),
               ['v2 small tile', () => linearKernel(x, gpu, 'v2', SMALL_TILE)],
               ['gemv WG=16 R=3', () => linearKernel(x, gpu, 'gemv', undefined, { WG: 16, R: 3 })],
+              ['v3 RN=3 RO=5', () => linearKernel(x, gpu, 'v3', undefined, undefined, { RN: 3, RO: 5 })],
             ];
             for (const [name, run] of runs) {
               const y = run();
@@ -105,7 +106,7 @@ describe('linear kernels match the CPU twin', () => {
           disposeWeight(gpu);
         }
       }
-      expect(checked).toBe(inFs.length * 3 * 3 * 5);
+      expect(checked).toBe(inFs.length * 3 * 3 * (LINEAR_VARIANTS.length + 3));
     });
   }
 
