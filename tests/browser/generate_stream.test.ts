@@ -69,6 +69,19 @@ describe('generate', () => {
     expect(tokensOf(await collect(prompt, { maxNewTokens: 3, sampling: { temperature: 1, seed: 1 } }))).toHaveLength(3);
     const none = await collect(prompt, { maxNewTokens: 0 });
     expect(none).toEqual([expect.objectContaining({ token: null, done: true, reason: 'max_tokens' })]);
+    // the context limit caps the answer, and a prompt that already fills it is refused
+    const short = tinyWeights(tinyConfig({ lm_max_position: prompt.inputIds.length + 2 }), 'f32', 13);
+    try {
+      const m = new Idefics3Model(short, createStockOps());
+      const capped: number[] = [];
+      for await (const e of generate(m, prompt, { maxNewTokens: 10 })) if (e.token !== null) capped.push(e.token);
+      expect(capped).toHaveLength(2);
+      const long = { ...prompt, inputIds: Int32Array.from([...prompt.inputIds, 5, 6]) };
+      const n = long.inputIds.length;
+      await expect(generate(m, long, { maxNewTokens: 1 }).next()).rejects.toThrow(`prompt is ${n} tokens (images included), the model's context holds ${n}`);
+    } finally {
+      short.dispose();
+    }
   });
 
   it('cancels through an AbortSignal, before or during generation', async () => {

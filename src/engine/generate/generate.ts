@@ -43,6 +43,11 @@ export async function* generate(model: Idefics3Model, inputs: ModelInputs, opts:
   const sample = createSampler(opts.sampling ?? {});
   // RoPE has no hard limit, but past lm_max_position the model leaves what it was trained on
   const room = model.config.lm_max_position - inputs.inputIds.length;
+  if (room <= 0) {
+    throw new Error(
+      `generate: the prompt is ${inputs.inputIds.length} tokens (images included), the model's context holds ${model.config.lm_max_position} (config max_position_embeddings); shorten the prompt or use fewer image tiles`,
+    );
+  }
   const maxNew = Math.max(0, Math.min(opts.maxNewTokens, room));
   const t0 = performance.now();
   let prefillMs = 0;
