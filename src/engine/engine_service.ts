@@ -92,6 +92,8 @@ export class EngineService implements EngineApi {
       this.current = { info, model, processor, stopIds: stopIds(processor) };
       progress.finish();
       return info;
+    } catch (e) {
+      throw await this.explain(e);
     } finally {
       this.loading = false;
     }
@@ -132,6 +134,8 @@ export class EngineService implements EngineApi {
         // The stop token ends the answer; it is not part of its text.
         if (ev.token !== null && ev.reason !== 'stop_token') {
           tokens.push(ev.token);
+          // Decode the whole answer each step: a token may complete a multi-byte character
+          // begun by the previous one, which decoding tokens one by one would garble.
           text = m.processor.decode(tokens, { skipSpecialTokens: true });
           onToken?.({ text, tokenId: ev.token, index: ev.index, tokensPerSecond: ev.tokensPerSecond });
         }
@@ -141,11 +145,7 @@ export class EngineService implements EngineApi {
       }
       return result;
     } catch (e) {
-      // A kernel or read-back failing because the device went away is reported as the loss.
-      // The failed read can settle before the device's `lost` promise does: give it a moment.
-      if (this.deviceLost) await Promise.race([this.deviceLost, new Promise((r) => setTimeout(r, LOST_GRACE_MS))]);
-      this.assertDevice();
-      throw e;
+      throw await this.explain(e);
     } finally {
       this.running = null;
     }
@@ -190,6 +190,16 @@ export class EngineService implements EngineApi {
       'Reload the page to start the engine on a fresh device, then load the model again.';
     this.running?.abort();
     this.current = null; // its buffers died with the device; nothing to dispose
+  }
+
+  /**
+   * A kernel or read-back that failed because the device went away is reported as the loss,
+   * not as itself. The failed call can settle before the device's `lost` promise does, so it
+   * waits a moment for it.
+   */
+  private async explain(e: unknown): Promise<unknown> {
+    if (this.deviceLost && !this.lost) await Promise.race([this.deviceLost, new Promise((r) => setTimeout(r, LOST_GRACE_MS))]);
+    return this.lost ? new Error(this.lost) : e;
   }
 
   private assertDevice(): void {
