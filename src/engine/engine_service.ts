@@ -60,7 +60,7 @@ export class EngineService implements EngineApi {
   /** Resolves when the device is lost (never, normally). */
   private deviceLost: Promise<void> | null = null;
 
-  /** @param opsPath which Ops implementation new models run on (custom kernels by default). */
+  /** @param opsPath which Ops implementation models run on unless loadModel says otherwise. */
   constructor(private readonly opsPath: OpsPath = 'custom') {}
 
   async gpuReport(): Promise<GpuReport> {
@@ -68,7 +68,13 @@ export class EngineService implements EngineApi {
     return { ...report, backend: this.backendName };
   }
 
-  async loadModel(source: ModelSourceSpec, quantization: Quantization, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo> {
+  async loadModel(
+    source: ModelSourceSpec,
+    quantization: Quantization,
+    onProgress?: (p: LoadProgress) => void,
+    ops: OpsPath = this.opsPath,
+  ): Promise<ModelInfo> {
+    if (ops !== 'custom' && ops !== 'stock') throw new Error(`loadModel: ops must be 'custom' or 'stock', got ${JSON.stringify(ops)}`);
     if (this.running) throw new Error('A generation is running: cancel it (or wait for it to finish) before loading another model.');
     if (this.loading) throw new Error('A model is already loading: wait for it to finish before loading another.');
     this.loading = true;
@@ -82,13 +88,13 @@ export class EngineService implements EngineApi {
       let processor: Processor;
       try {
         processor = await createProcessor(processorFiles(loaded.files), loaded.config);
-        model = new Idefics3Model(loaded.weights, createOps(this.opsPath));
+        model = new Idefics3Model(loaded.weights, createOps(ops));
         this.assertDevice();
       } catch (e) {
         loaded.weights.dispose();
         throw e;
       }
-      const info = modelInfo(sourceId(source), quantization, this.opsPath, loaded.config, loaded.weights.gpuBytes(), loaded.paramCount);
+      const info = modelInfo(sourceId(source), quantization, ops, loaded.config, loaded.weights.gpuBytes(), loaded.paramCount);
       this.current = { info, model, processor, stopIds: stopIds(processor) };
       progress.finish();
       return info;

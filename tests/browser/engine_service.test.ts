@@ -32,6 +32,8 @@ function request(image: Blob, maxNewTokens: number, over: Partial<GenerateReques
 describe('EngineService with the tiny model', () => {
   const engine = new EngineService();
   let image: Blob;
+  /** The greedy answer of our kernels on f32 weights, for the stock-ops comparison. */
+  let greedyText = '';
   /** What stays on the GPU with no model: constant tables kernels cache (RoPE frequencies). */
   let residualBytes = -1;
 
@@ -102,6 +104,7 @@ describe('EngineService with the tiny model', () => {
     expect(b.text).toBe(a.text);
     expect(b.tokens).toBe(a.tokens);
     expect(tf.memory().numTensors).toBe(tensorsBefore);
+    greedyText = a.text;
   });
 
   it('cancels mid-generation and stays usable', async () => {
@@ -131,6 +134,13 @@ describe('EngineService with the tiny model', () => {
     await expect(engine.generate(request(image, 2, { images: [image, image] }))).rejects.toThrow(/1 <image> placeholder\(s\) but 2 image\(s\)/);
     await expect(engine.generate(request(new Blob(['not a png'], { type: 'image/png' }), 2))).rejects.toThrow(/image 1 of 1/);
     await expect(engine.generate(request(image, 0))).rejects.toThrow(/maxNewTokens/);
+  });
+
+  it('runs the stock tfjs reference ops on request, with the same greedy answer', async () => {
+    const stock = await engine.loadModel(TINY, 'f32', undefined, 'stock');
+    expect(stock.ops).toBe('stock');
+    const r = await engine.generate(request(image, 4));
+    expect(r.text).toBe(greedyText);
   });
 
   it('replacing the model frees the old one; unloading frees everything', async () => {

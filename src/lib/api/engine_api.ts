@@ -85,8 +85,11 @@ export interface CachedModel {
 export interface EngineApi {
   /** Probe the WebGPU adapter from inside the worker. Never throws: a missing GPU is a report. */
   gpuReport(): Promise<GpuReport>;
-  /** Load (replacing any loaded model). Errors name the file/weight/field and why. */
-  loadModel(source: ModelSourceSpec, quantization: Quantization, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo>;
+  /**
+   * Load (replacing any loaded model). Errors name the file/weight/field and why.
+   * `ops` picks our WGSL kernels ('custom', the default) or stock tfjs ops, for comparison.
+   */
+  loadModel(source: ModelSourceSpec, quantization: Quantization, onProgress?: (p: LoadProgress) => void, ops?: OpsPath): Promise<ModelInfo>;
   unloadModel(): Promise<void>;
   /** The loaded model, or null (never loaded, unloaded, or dropped after a lost GPU device). */
   modelInfo(): Promise<ModelInfo | null>;

@@ -12,6 +12,7 @@ import type {
   LoadProgress,
   ModelInfo,
   ModelSourceSpec,
+  OpsPath,
   Quantization,
   TokenEvent,
 } from '../api/engine_api';
@@ -89,13 +90,13 @@ export class EngineStore {
     }
   }
 
-  async load(source: ModelSourceSpec, quantization: Quantization): Promise<boolean> {
+  async load(source: ModelSourceSpec, quantization: Quantization, ops: OpsPath = 'custom'): Promise<boolean> {
     this.loading = describeSource(source);
     this.progress = [];
     this.modelError = null;
     const onProgress = Comlink.proxy((p: LoadProgress) => this.onProgress(p));
     try {
-      this.model = await this.engine.loadModel(plainSource(source), quantization, onProgress);
+      this.model = await this.engine.loadModel(plainSource(source), quantization, onProgress, ops);
       return true;
     } catch (e) {
       // The worker unloaded whatever was there before it started loading.
