@@ -32,5 +32,4 @@ describe('cached Hub models', () => {
     await engine.deleteCachedModel(REPO);
     expect(await engine.cachedModels()).toEqual([]);
   });
-
 });
