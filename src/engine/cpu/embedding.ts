@@ -21,3 +21,23 @@ export function embeddingForward(
     out.set(w.subarray(id * C, (id + 1) * C), n * C);
   }
 }
+
+/**
+ * Backward of embeddingForward for an f32 table: dTable[v, :] = sum of dOut[n, :] over the
+ * n with ids[n] == v, added in order of n (f64 accumulation). Written, not accumulated.
+ */
+export function embeddingBackward(
+  dTable: Float32Array, // (V, C)
+  dOut: Float32Array, // (N, C)
+  ids: Int32Array, // (N)
+  V: number,
+  C: number,
+): void {
+  const acc = new Float64Array(V * C);
+  for (let n = 0; n < ids.length; n++) {
+    const id = ids[n];
+    if (!(id >= 0 && id < V)) throw new Error(`embeddingBackward: id ${id} at position ${n} is outside the table's ${V} rows`);
+    for (let c = 0; c < C; c++) acc[id * C + c] += dOut[n * C + c];
+  }
+  dTable.set(acc);
+}

@@ -51,3 +51,50 @@ export function linearForward(
     }
   }
 }
+
+/**
+ * Backward of linearForward (twin of shaders/linear_backward_*.wgsl); each gradient is
+ * written (not accumulated), pass null to skip one, accumulated in f64:
+ *   dInp[n, k]    = sum_o dOut[n, o] W[o, k]   (any storage kind; W decoded as in forward)
+ *   dWeight[o, k] = sum_n dOut[n, o] inp[n, k] (meaningful for f32 weights, which can train)
+ *   dBias[o]      = sum_n dOut[n, o]
+ */
+export function linearBackward(
+  dInp: Float32Array | null, // (N, inF)
+  dWeight: Float32Array | null, // (outF, inF)
+  dBias: Float32Array | null, // (outF)
+  dOut: Float32Array, // (N, outF)
+  inp: Float32Array | null, // (N, inF), needed for dWeight only
+  weight: HostLinearWeight,
+  N: number,
+): void {
+  const { inF, outF } = weight;
+  if (dOut.length !== N * outF) throw new Error(`linearBackward: dOut has ${dOut.length} values, expected N*outF = ${N}*${outF}`);
+  if (dInp) {
+    const w = hostWeightF32(weight); // (outF, inF)
+    for (let n = 0; n < N; n++) {
+      for (let k = 0; k < inF; k++) {
+        let acc = 0;
+        for (let o = 0; o < outF; o++) acc += dOut[n * outF + o] * w[o * inF + k];
+        dInp[n * inF + k] = acc;
+      }
+    }
+  }
+  if (dWeight) {
+    if (!inp) throw new Error('linearBackward: dWeight needs the forward input inp');
+    for (let o = 0; o < outF; o++) {
+      for (let k = 0; k < inF; k++) {
+        let acc = 0;
+        for (let n = 0; n < N; n++) acc += dOut[n * outF + o] * inp[n * inF + k];
+        dWeight[o * inF + k] = acc;
+      }
+    }
+  }
+  if (dBias) {
+    for (let o = 0; o < outF; o++) {
+      let acc = 0;
+      for (let n = 0; n < N; n++) acc += dOut[n * outF + o];
+      dBias[o] = acc;
+    }
+  }
+}

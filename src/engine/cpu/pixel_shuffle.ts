@@ -45,3 +45,25 @@ export function pixelShuffleForward(
   x = permute0213(x); // (B, H/s, W/s, C*s^2)
   out.set(x.data); // reshape (B, P/s^2, C*s^2)
 }
+
+/**
+ * Backward of pixelShuffleForward: the forward is a permutation, so dInp is dOut sent back
+ * through its inverse. Replays the forward on the indices (a (B, P, C) array of element
+ * numbers) to learn where each input went, independent of the GPU's closed-form inverse.
+ */
+export function pixelShuffleBackward(
+  dInp: Float32Array, // (B, P, C)
+  dOut: Float32Array, // (B, P/s^2, C*s^2)
+  B: number,
+  P: number,
+  C: number,
+  s: number,
+): void {
+  const n = B * P * C;
+  // Element numbers below 2^24 are exact in float32.
+  if (n >= 1 << 24) throw new Error(`pixelShuffleBackward: ${n} elements are too many for the index replay`);
+  const ids = Float32Array.from({ length: n }, (_, i) => i);
+  const moved = new Float32Array(n);
+  pixelShuffleForward(moved, ids, B, P, C, s); // moved[j] = the input element at output j
+  for (let j = 0; j < n; j++) dInp[moved[j]] = dOut[j];
+}

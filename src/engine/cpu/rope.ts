@@ -56,3 +56,38 @@ export function ropeForward(
     }
   }
 }
+
+/**
+ * Backward of ropeForward: each pair is rotated by pos * inv_freq, an orthogonal map, so
+ * dInp is dOut rotated by the negative angle (the transpose):
+ *   dInp[i] = dOut[i] c + dOut[i + HS/2] s,   dInp[i + HS/2] = dOut[i + HS/2] c - dOut[i] s.
+ */
+export function ropeBackward(
+  dInp: Float32Array, // (B, T, NH*HS)
+  dOut: Float32Array, // (B, T, NH*HS)
+  positions: Int32Array, // (B, T)
+  B: number,
+  T: number,
+  NH: number,
+  HS: number,
+  theta: number,
+): void {
+  if (HS % 2 !== 0) throw new Error(`ropeBackward: head size ${HS} must be even`);
+  const half = HS / 2;
+  const inv = ropeInvFreq(HS, theta);
+  for (let bt = 0; bt < B * T; bt++) {
+    const pos = positions[bt];
+    for (let h = 0; h < NH; h++) {
+      const base = (bt * NH + h) * HS;
+      for (let i = 0; i < half; i++) {
+        const angle = Math.fround(pos * inv[i]);
+        const c = Math.cos(angle);
+        const s = Math.sin(angle);
+        const g1 = dOut[base + i];
+        const g2 = dOut[base + i + half];
+        dInp[base + i] = g1 * c + g2 * s;
+        dInp[base + i + half] = g2 * c - g1 * s;
+      }
+    }
+  }
+}
