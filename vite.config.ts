@@ -2,6 +2,7 @@
 import { defineConfig } from 'vite';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { playwright } from '@vitest/browser-playwright';
+import './tests/node20_polyfills.ts';
 import { findChromium, chromiumArgs } from './tests/chromium.ts';
 
 // Heavy dependencies are pre-bundled up front: discovered mid-run, Vite would reload the

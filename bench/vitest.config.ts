@@ -2,6 +2,7 @@
 // setup as the browser tests, so the engine's TypeScript runs unbundled as in the tests.
 import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
+import '../tests/node20_polyfills.ts';
 import { findChromium, chromiumArgs } from '../tests/chromium.ts';
 
 export default defineConfig({

@@ -166,6 +166,9 @@ async function openCache(): Promise<Cache | null> {
   }
 }
 
+/** Header on a cached placeholder that records a file the Hub answered 404 for. */
+const MISSING_MARK = 'x-vlm-missing';
+
 /**
  * A Hub repository at a revision. Each file is downloaded once into Cache Storage (streamed to
  * the cache, never held whole in memory) and read from there, so a second load works offline.
@@ -192,12 +195,13 @@ export class HubSource implements ModelSource {
     const url = this.url(path);
     const cache = await openCache();
     const cached = await cache?.match(url);
+    if (cached?.headers.has(MISSING_MARK)) throw new MissingFileError(path, this.label, 'HTTP 404, remembered from the first download');
     if (cached?.body) {
       const size = contentLength(cached);
       onProgress?.(size ?? 0, size);
       return { path, size, body: cached.body };
     }
-    const r = await this.download(path, url);
+    const r = await this.download(path, url, cache);
     const size = contentLength(r);
     if (!cache) return { path, size, body: onProgress ? countingStream(r.body!, size, onProgress) : r.body! };
     // Stream into the cache, then read back from it: the file never sits whole in JS memory.
@@ -210,15 +214,19 @@ export class HubSource implements ModelSource {
 
   async has(path: string): Promise<boolean> {
     const cache = await openCache();
-    if (await cache?.match(this.url(path))) return true;
+    const cached = await cache?.match(this.url(path));
+    if (cached) return !cached.headers.has(MISSING_MARK);
     const r = await fetchWithRetry(this.url(path), { method: 'HEAD' }, this.retry);
     return r.ok;
   }
 
-  private async download(path: string, url: string): Promise<Response> {
+  private async download(path: string, url: string, cache: Cache | null): Promise<Response> {
     const r = await fetchWithRetry(url, undefined, this.retry);
     if (r.status === 404) {
       await r.body?.cancel();
+      // Remember the absence: the loader probes optional files (chat_template.jinja, ...) on
+      // every load, and offline those probes must answer "missing", not "network error".
+      await cache?.put(url, new Response('', { status: 200, headers: { [MISSING_MARK]: '404', 'content-length': '0' } }));
       throw new MissingFileError(path, this.label, 'HTTP 404');
     }
     if (r.status === 401 || r.status === 403) {
