@@ -7,11 +7,13 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Ops } from '../ops/ops';
 import type { ModelWeights } from '../weights';
+import { ModelLinears } from './linears';
 
 export class Connector {
   constructor(
     private readonly weights: ModelWeights,
     private readonly ops: Ops,
+    private readonly linears: ModelLinears = new ModelLinears(weights, ops),
   ) {}
 
   /** x (N, P, C_v) -> (N, P/s^2, C). */
@@ -21,7 +23,7 @@ export class Connector {
     return tf.tidy(() => {
       const shuffled = this.ops.pixelShuffle(x, s); // (N, P/s^2, C_v*s^2)
       const [N, Ps, Cs] = shuffled.shape;
-      const y = this.ops.linear(shuffled.reshape([N * Ps, Cs]) as tf.Tensor2D, this.weights.linear('model.connector.modality_projection.proj')); // (N*P/s^2, C)
+      const y = this.linears.run(shuffled.reshape([N * Ps, Cs]) as tf.Tensor2D, 'model.connector.modality_projection.proj'); // (N*P/s^2, C)
       return y.reshape([N, Ps, C]) as tf.Tensor3D; // (N, P/s^2, C)
     });
   }

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { VlmConfig } from '../config';
 import type { Ops } from '../ops/ops';
 import type { ModelWeights } from '../weights';
+import { ModelLinears } from './linears';
 import type { KvCache } from './kv_cache';
 
 const PREFIX = 'model.text_model';
@@ -31,6 +32,7 @@ export class TextDecoder {
   constructor(
     private readonly weights: ModelWeights,
     private readonly ops: Ops,
+    private readonly linears: ModelLinears = new ModelLinears(weights, ops),
   ) {
     this.c = weights.config;
   }
@@ -51,13 +53,12 @@ export class TextDecoder {
 
   /** h (N, C) -> logits (N, V). */
   logits(h: tf.Tensor2D): tf.Tensor2D {
-    return this.ops.linear(h, this.weights.linear('lm_head'));
+    return this.linears.run(h, 'lm_head');
   }
 
   block(x: tf.Tensor2D, l: number, step: DecoderStepInputs): tf.Tensor2D {
     const c = this.c;
     const ops = this.ops;
-    const w = this.weights;
     const pre = `${PREFIX}.layers.${l}`;
     const { B, T } = step;
     const NH = c.lm_n_heads;
@@ -65,9 +66,9 @@ export class TextDecoder {
     const HS = c.lm_head_dim;
 
     const h1 = ops.rmsNorm(x, this.vec(`${pre}.input_layernorm.weight`), c.lm_rms_eps); // (B*T, C)
-    const q0 = ops.linear(h1, w.linear(`${pre}.self_attn.q_proj`)).reshape([B, T, NH * HS]) as tf.Tensor3D; // (B, T, NH*HS)
-    const k0 = ops.linear(h1, w.linear(`${pre}.self_attn.k_proj`)).reshape([B, T, NKV * HS]) as tf.Tensor3D; // (B, T, NKV*HS)
-    let v = ops.linear(h1, w.linear(`${pre}.self_attn.v_proj`)).reshape([B, T, NKV * HS]) as tf.Tensor3D; // (B, T, NKV*HS)
+    const q0 = this.linears.run(h1, `${pre}.self_attn.q_proj`).reshape([B, T, NH * HS]) as tf.Tensor3D; // (B, T, NH*HS)
+    const k0 = this.linears.run(h1, `${pre}.self_attn.k_proj`).reshape([B, T, NKV * HS]) as tf.Tensor3D; // (B, T, NKV*HS)
+    let v = this.linears.run(h1, `${pre}.self_attn.v_proj`).reshape([B, T, NKV * HS]) as tf.Tensor3D; // (B, T, NKV*HS)
     const q = ops.rope(q0, step.positions, NH, HS, c.lm_rope_theta);
     let k = ops.rope(k0, step.positions, NKV, HS, c.lm_rope_theta);
     if (step.cache) ({ k, v } = step.cache.append(l, k, v)); // (B, S, NKV*HS)
@@ -79,13 +80,13 @@ export class TextDecoder {
       scale: 1 / Math.sqrt(HS),
       keyMask: step.keyMask,
     }); // (B, T, NH*HS)
-    const o = ops.linear(att.reshape([B * T, NH * HS]) as tf.Tensor2D, w.linear(`${pre}.self_attn.o_proj`)); // (B*T, C)
+    const o = this.linears.run(att.reshape([B * T, NH * HS]) as tf.Tensor2D, `${pre}.self_attn.o_proj`); // (B*T, C)
     const x1 = x.add(o) as tf.Tensor2D;
 
     const h2 = ops.rmsNorm(x1, this.vec(`${pre}.post_attention_layernorm.weight`), c.lm_rms_eps);
-    const gate = ops.linear(h2, w.linear(`${pre}.mlp.gate_proj`)); // (B*T, I)
-    const up = ops.linear(h2, w.linear(`${pre}.mlp.up_proj`)); // (B*T, I)
-    const down = ops.linear(ops.siluMul(gate, up), w.linear(`${pre}.mlp.down_proj`)); // (B*T, C)
+    const gate = this.linears.run(h2, `${pre}.mlp.gate_proj`); // (B*T, I)
+    const up = this.linears.run(h2, `${pre}.mlp.up_proj`); // (B*T, I)
+    const down = this.linears.run(ops.siluMul(gate, up), `${pre}.mlp.down_proj`); // (B*T, C)
     return x1.add(down) as tf.Tensor2D;
   }
 

@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { vitPatchesPerSide, type VlmConfig } from '../config';
 import type { Ops } from '../ops/ops';
 import type { ModelWeights } from '../weights';
+import { ModelLinears } from './linears';
 
 const PREFIX = 'model.vision_model';
 
@@ -21,6 +22,7 @@ export class VisionEncoder {
   constructor(
     private readonly weights: ModelWeights,
     private readonly ops: Ops,
+    private readonly linears: ModelLinears = new ModelLinears(weights, ops),
   ) {
     this.c = weights.config;
   }
@@ -68,7 +70,7 @@ export class VisionEncoder {
         .reshape([N, ch, PS, p, PS, p]) // (N, 3, PSy, ky, PSx, kx)
         .transpose([0, 2, 4, 1, 3, 5]) // (N, PSy, PSx, 3, ky, kx)
         .reshape([N * P, ch * p * p]) as tf.Tensor2D; // (N*P, 3*p*p)
-      const patches = this.ops.linear(cols, this.weights.linear(`${PREFIX}.embeddings.patch_embedding`)); // (N*P, C_v)
+      const patches = this.linears.run(cols, `${PREFIX}.embeddings.patch_embedding`); // (N*P, C_v)
       return patches.reshape([N, P, c.vit_hidden_dim]) as tf.Tensor3D; // (N, P, C_v)
     });
   }
@@ -77,15 +79,14 @@ export class VisionEncoder {
   block(x: tf.Tensor2D, l: number, N: number, P: number): tf.Tensor2D {
     const c = this.c;
     const ops = this.ops;
-    const w = this.weights;
     const pre = `${PREFIX}.encoder.layers.${l}`;
     const Cv = c.vit_hidden_dim;
     const HS = Cv / c.vit_n_heads;
 
     const h1 = ops.layerNorm(x, this.vec(`${pre}.layer_norm1.weight`), this.vec(`${pre}.layer_norm1.bias`), c.vit_ln_eps); // (N*P, C_v)
-    const q = ops.linear(h1, w.linear(`${pre}.self_attn.q_proj`)).reshape([N, P, Cv]) as tf.Tensor3D; // (N, P, NH_v*HS_v)
-    const k = ops.linear(h1, w.linear(`${pre}.self_attn.k_proj`)).reshape([N, P, Cv]) as tf.Tensor3D;
-    const v = ops.linear(h1, w.linear(`${pre}.self_attn.v_proj`)).reshape([N, P, Cv]) as tf.Tensor3D;
+    const q = this.linears.run(h1, `${pre}.self_attn.q_proj`).reshape([N, P, Cv]) as tf.Tensor3D; // (N, P, NH_v*HS_v)
+    const k = this.linears.run(h1, `${pre}.self_attn.k_proj`).reshape([N, P, Cv]) as tf.Tensor3D;
+    const v = this.linears.run(h1, `${pre}.self_attn.v_proj`).reshape([N, P, Cv]) as tf.Tensor3D;
     const att = ops.attention(q, k, v, {
       causal: false,
       nHeads: c.vit_n_heads,
@@ -93,12 +94,12 @@ export class VisionEncoder {
       headDim: HS,
       scale: 1 / Math.sqrt(HS),
     }); // (N, P, C_v)
-    const o = ops.linear(att.reshape([N * P, Cv]) as tf.Tensor2D, w.linear(`${pre}.self_attn.out_proj`)); // (N*P, C_v)
+    const o = this.linears.run(att.reshape([N * P, Cv]) as tf.Tensor2D, `${pre}.self_attn.out_proj`); // (N*P, C_v)
     const x1 = x.add(o) as tf.Tensor2D;
 
     const h2 = ops.layerNorm(x1, this.vec(`${pre}.layer_norm2.weight`), this.vec(`${pre}.layer_norm2.bias`), c.vit_ln_eps);
-    const f1 = ops.geluTanh(ops.linear(h2, w.linear(`${pre}.mlp.fc1`))); // (N*P, I_v)
-    const f2 = ops.linear(f1, w.linear(`${pre}.mlp.fc2`)); // (N*P, C_v)
+    const f1 = ops.geluTanh(this.linears.run(h2, `${pre}.mlp.fc1`)); // (N*P, I_v)
+    const f2 = this.linears.run(f1, `${pre}.mlp.fc2`); // (N*P, C_v)
     return x1.add(f2) as tf.Tensor2D;
   }
 

@@ -4,9 +4,9 @@
 // Idefics3Model.inputs_merger); the Llama decoder runs over the merged sequence.
 // https://github.com/huggingface/transformers/blob/main/src/transformers/models/idefics3/modeling_idefics3.py
 //
-// Built for training too: every trainable matmul goes through ops.linear, every activation is
-// a tf.Tensor (tfjs autodiff sees the whole graph on the stock path), and forward() reads
-// nothing back from the GPU. Bookkeeping that depends only on the token ids (image-token
+// Built for training too: every trainable matmul goes through ops.linear (via ModelLinears,
+// where adapters plug in), every activation is a tf.Tensor (tfjs autodiff sees the whole graph
+// on the stock path), and forward() reads nothing back from the GPU. Bookkeeping that depends only on the token ids (image-token
 // positions, RoPE positions, padding) is computed on the CPU from the Int32Array inputs.
 //
 // B batch, T tokens per row, S keys, C channels, N tiles, V vocab, L_img = image_seq_len.
@@ -16,6 +16,7 @@ import type { Ops } from '../ops/ops';
 import type { ModelWeights } from '../weights';
 import { Connector } from './connector';
 import { KvCache } from './kv_cache';
+import { ModelLinears, type LinearAdapters } from './linears';
 import { TextDecoder } from './text_decoder';
 import { VisionEncoder } from './vision_encoder';
 
@@ -49,14 +50,29 @@ export class Idefics3Model {
   readonly connector: Connector;
   readonly decoder: TextDecoder;
 
+  /** The door every linear layer goes through (adapters plug in here). */
+  private readonly linears: ModelLinears;
+
   constructor(
     readonly weights: ModelWeights,
     readonly ops: Ops,
+    opts: { adapters?: LinearAdapters | null } = {},
   ) {
     this.config = weights.config;
-    this.vision = new VisionEncoder(weights, ops);
-    this.connector = new Connector(weights, ops);
-    this.decoder = new TextDecoder(weights, ops);
+    this.linears = new ModelLinears(weights, ops);
+    this.linears.adapters = opts.adapters ?? null;
+    this.vision = new VisionEncoder(weights, ops, this.linears);
+    this.connector = new Connector(weights, ops, this.linears);
+    this.decoder = new TextDecoder(weights, ops, this.linears);
+  }
+
+  /** Attached adapters (LoRA etc.); null = the frozen base model. Swappable between calls. */
+  get adapters(): LinearAdapters | null {
+    return this.linears.adapters;
+  }
+
+  set adapters(a: LinearAdapters | null) {
+    this.linears.adapters = a;
   }
 
   /** An empty KV cache for `batch` rows; the caller disposes it. */
@@ -65,6 +81,19 @@ export class Idefics3Model {
   }
 
   forward(inputs: ForwardInputs, opts: ForwardOptions): ForwardOutput {
+    return { logits: this.run(inputs, opts.cache, opts.logits) };
+  }
+
+  /**
+   * (B*T, C) final-normed hidden states of every position, without the lm_head: the training
+   * loss applies the lm_head itself, a chunk of rows at a time (train/loss.ts).
+   */
+  hiddenStates(inputs: ForwardInputs): tf.Tensor2D {
+    return this.run(inputs, undefined, 'hidden');
+  }
+
+  /** forward() and hiddenStates(): 'all' / 'last' logits, or the hidden states before lm_head. */
+  private run(inputs: ForwardInputs, cache: KvCache | undefined, out: 'all' | 'last' | 'hidden'): tf.Tensor2D {
     const c = this.config;
     const B = inputs.batch ?? 1;
     const ids = inputs.inputIds;
@@ -76,14 +105,14 @@ export class Idefics3Model {
     if (mask && mask.length !== ids.length) {
       throw new Error(`Idefics3Model.forward: attentionMask has ${mask.length} entries, inputIds ${ids.length}`);
     }
-    if (opts.cache && opts.cache.batch !== B) {
-      throw new Error(`Idefics3Model.forward: cache holds ${opts.cache.batch} rows, inputs ${B}`);
+    if (cache && cache.batch !== B) {
+      throw new Error(`Idefics3Model.forward: cache holds ${cache.batch} rows, inputs ${B}`);
     }
     const merge = this.imageMergeIndex(inputs);
 
     // CPU bookkeeping: RoPE positions (B, T) and key mask (B, S)
-    const book = opts.cache ? opts.cache.reserve(T, mask) : bookWithoutCache(B, T, mask);
-    const lastRows = opts.logits === 'last' ? lastRealRows(B, T, mask) : null;
+    const book = cache ? cache.reserve(T, mask) : bookWithoutCache(B, T, mask);
+    const lastRows = out === 'last' ? lastRealRows(B, T, mask) : null;
 
     return tf.tidy(() => {
       const idT = tf.tensor1d(ids, 'int32'); // (B*T)
@@ -98,9 +127,10 @@ export class Idefics3Model {
       const positions = tf.tensor2d(book.positions, [B, T], 'int32'); // (B, T)
       const S = book.keyMask.length / B;
       const keyMask = book.allReal ? undefined : (tf.tensor2d(Float32Array.from(book.keyMask), [B, S]) as tf.Tensor2D); // (B, S)
-      const h = this.decoder.forward(x, { B, T, positions, keyMask, cache: opts.cache }); // (B*T, C)
+      const h = this.decoder.forward(x, { B, T, positions, keyMask, cache: cache }); // (B*T, C)
+      if (out === 'hidden') return h;
       const hOut = lastRows ? (tf.gather(h, tf.tensor1d(lastRows, 'int32')) as tf.Tensor2D) : h; // (B, C) or (B*T, C)
-      return { logits: this.decoder.logits(hOut) }; // (B or B*T, V)
+      return this.decoder.logits(hOut); // (B or B*T, V)
     });
   }
 
