@@ -5,19 +5,20 @@
 //   wScale(o, k): their scale; W_SPAN: how many consecutive k share one scale (the whole row),
 //                 so hot loops multiply by the scale once per span, not once per weight;
 //   loadW4(o, k): wRaw4 * wScale.
-// Padding bytes are 0, so no mask is needed. Bytes are sign-extended with shifts (exact).
+// Padding bytes are 0, so no mask is needed. wRaw4 is unpack4x8snorm (q / 127, one builtin:
+// measured ~25% faster in the GEMV under SwiftShader than sign-extending with shifts), so the
+// scale carries the 127 back; the round trip costs about one f32 ulp. quantizeQ8 never
+// emits -128 (which unpack4x8snorm would clamp to -127).
 
 const W_SPAN = 1073741824;
 
 fn wRaw4(o: i32, k: i32) -> vec4<f32> {
   let words = (uniforms.inF + 3) / 4;
-  let p = q[o * words + k / 4];
-  // Move byte i to the top, then arithmetic-shift it back down.
-  return vec4<f32>(vec4<i32>(p << 24u, p << 16u, p << 8u, p) >> vec4<u32>(24u));
+  return unpack4x8snorm(bitcast<u32>(q[o * words + k / 4]));
 }
 
 fn wScale(o: i32, k: i32) -> f32 {
-  return scale[o];
+  return scale[o] * 127.0;
 }
 
 fn loadW4(o: i32, k: i32) -> vec4<f32> {

@@ -8,11 +8,17 @@
 //   gemv  shaders/linear_gemv.wgsl      one workgroup per few output rows, split-K + tree reduce (N = 1)
 // `linearKernel` picks by shape (gemv for decode-sized N, v3 otherwise); tests run every variant.
 //
+// Backward (the tfjs gradient wiring is in ops/custom_grad.ts):
+//   dX    shaders/linear_backward_dx.wgsl      dY W, W decoded in registers (f32/q8/q4), register tiles
+//   dW    shaders/linear_backward_dw.wgsl      dY^T X for f32 weights, split over N into partials
+//   sums  shaders/linear_backward_colsum.wgsl  dBias and the sum of dW partials, fixed order
+// Reductions over N never use atomics: the same inputs give bit-identical gradients.
+//
 // Choices measured under SwiftShader (the CPU adapter of the test machines; numbers noisy, the
 // machine was shared): workgroup barriers are costly there (they suspend every invocation),
 // so the shared-memory v2 lost to the barrier-free v3 (x(320,576) W(1536,576) q8: v2 1.6x,
 // v3 RN=4 RO=8 2.9x faster than stock f32 tf.matMul), and the GEMV wants a tiny workgroup
-// (WG=4, so one SIMD group, R=8 rows) rather than a wide tree reduction (WG=64: 5x slower).
+// (WG=4, so one SIMD group, R=16 rows) rather than a wide tree reduction (WG=64: 5x slower).
 // On a real GPU the balance differs: retune DEFAULT_* there.
 //
 // N rows of x, inF input features, outF output features.
@@ -29,6 +35,9 @@ import v1Wgsl from '../../../shaders/linear_v1_naive.wgsl?raw';
 import v2Wgsl from '../../../shaders/linear_v2_tiled.wgsl?raw';
 import gemvWgsl from '../../../shaders/linear_gemv.wgsl?raw';
 import v3Wgsl from '../../../shaders/linear_v3_regblock.wgsl?raw';
+import dxWgsl from '../../../shaders/linear_backward_dx.wgsl?raw';
+import dwWgsl from '../../../shaders/linear_backward_dw.wgsl?raw';
+import colsumWgsl from '../../../shaders/linear_backward_colsum.wgsl?raw';
 
 export type LinearVariant = 'v1' | 'v2' | 'v3' | 'gemv';
 export const LINEAR_VARIANTS: readonly LinearVariant[] = ['v1', 'v2', 'v3', 'gemv'];
@@ -53,7 +62,7 @@ export interface GemvConfig {
 }
 
 export const DEFAULT_TILED: TiledConfig = { TN: 32, TO: 32, TK: 16, RN: 4, RO: 4 };
-export const DEFAULT_GEMV: GemvConfig = { WG: 4, R: 8 };
+export const DEFAULT_GEMV: GemvConfig = { WG: 4, R: 16 };
 export const DEFAULT_REGBLOCK: RegBlockConfig = { RN: 4, RO: 8 };
 
 /** Rows of x up to which the GEMV variant beats the tiled one (decode steps, tiny batches). */
@@ -170,4 +179,103 @@ export function linearKernel(
     }
   }
   return runProgram(program, inputs, 'float32', values) as tf.Tensor2D;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backward
+
+/** dX kernel: RN rows x RK vec4 columns of dX per invocation. */
+export interface DxConfig {
+  RN: number;
+  RK: number;
+}
+/** dW kernel: RO rows x RK vec4 columns of dW per invocation (and split of N). */
+export interface DwConfig {
+  RO: number;
+  RK: number;
+}
+export const DEFAULT_DX: DxConfig = { RN: 4, RK: 2 };
+export const DEFAULT_DW: DwConfig = { RO: 4, RK: 2 };
+
+/**
+ * How many splits of the N rows a reduction over N uses, given `blocks` independent outputs
+ * per split: enough invocations to fill a GPU (~4096) while keeping >= 16 rows per split.
+ * A function of the shapes only, so the summation order (and the result) is reproducible.
+ */
+export function reductionSplits(N: number, blocks: number): number {
+  return Math.max(1, Math.min(Math.ceil(N / 16), Math.ceil(4096 / Math.max(1, blocks))));
+}
+
+/** A reshaped view of `t` that replaces it: the view shares the buffer, `t` itself is released. */
+function reshapeOwned(t: tf.Tensor, shape: number[]): tf.Tensor {
+  const v = t.reshape(shape);
+  t.dispose();
+  return v;
+}
+
+/** dInp (N, inF) = dOut (N, outF) W, for any storage kind; the weight is never expanded. */
+export function linearBackwardInput(dOut: tf.Tensor2D, w: LinearWeight, cfg: DxConfig = DEFAULT_DX): tf.Tensor2D {
+  const where = `linear backward dX (${w.kind})`;
+  const [N, outF] = dOut.shape;
+  if (outF !== w.outF) throw new Error(`${where}: dOut has ${outF} features, the weight has outF=${w.outF}`);
+  checkLinearWeight(w, where);
+  const { RN, RK } = cfg;
+  const wp = weightParts(w);
+  const WGX = 64;
+  const blocks = groupsFor(N, RN) * groupsFor(w.inF, 4 * RK);
+  const program = makeProgram({
+    op: 'linear_backward_dx', variant: w.kind, wgsl: [wp.wgsl, dxWgsl].join('\n'),
+    constants: { ...wp.constants, RN, RK }, variableNames: ['dy', ...wp.names], outputShape: [N, w.inF],
+    workgroupSize: [WGX, 1, 1], dispatch: [groupsFor(blocks, WGX), 1, 1], uniforms: 'n : i32, inF : i32, outF : i32,',
+  });
+  return runProgram(program, [dOut, ...wp.tensors], 'float32', [i32u(N), i32u(w.inF), i32u(outF)]) as tf.Tensor2D;
+}
+
+/**
+ * Column sums of a (R, M) -> (M), deterministic (fixed split count and order); `splits`
+ * defaults to reductionSplits. Used for dBias, dBeta and to add up partial gradients.
+ */
+export function columnSum(a: tf.Tensor2D, splits?: number): tf.Tensor1D {
+  const [R, M] = a.shape;
+  const S = Math.min(Math.max(1, splits ?? reductionSplits(R, groupsFor(M, 4))), Math.max(1, R));
+  const rows = Math.ceil(R / S);
+  const run = (t: tf.Tensor2D, s: number, r: number): tf.Tensor2D => {
+    const program = makeProgram({
+      op: 'linear_backward_colsum', variant: 'f32', wgsl: colsumWgsl, variableNames: ['a'], outputShape: [s, M],
+      workgroupSize: [64, 1, 1], dispatch: [groupsFor(s * M, 64), 1, 1], uniforms: 'rows : i32, splits : i32,', size: true,
+    });
+    return runProgram(program, [t], 'float32', [i32u(r), i32u(s)]) as tf.Tensor2D;
+  };
+  const partial = run(a, S, rows); // (S, M)
+  if (S === 1) return reshapeOwned(partial, [M]) as tf.Tensor1D;
+  const total = run(partial, 1, S); // (1, M)
+  partial.dispose();
+  return reshapeOwned(total, [M]) as tf.Tensor1D;
+}
+
+/** dWeight (outF, inF) = dOut^T inp, for an f32 weight (quantised weights are frozen). */
+export function linearBackwardWeight(dOut: tf.Tensor2D, inp: tf.Tensor2D, cfg: DwConfig = DEFAULT_DW, splits?: number): tf.Tensor2D {
+  const [N, outF] = dOut.shape;
+  const inF = inp.shape[1];
+  if (inp.shape[0] !== N) throw new Error(`linear backward dW: dOut has ${N} rows, inp has ${inp.shape[0]}`);
+  const { RO, RK } = cfg;
+  const blocks = groupsFor(outF, RO) * groupsFor(inF, 4 * RK);
+  const S = Math.min(Math.max(1, splits ?? reductionSplits(N, blocks)), Math.max(1, N));
+  const rows = Math.ceil(N / S);
+  const WGX = 64;
+  const program = makeProgram({
+    op: 'linear_backward_dw', variant: 'f32', wgsl: [xWgsl, dwWgsl].join('\n'), constants: { RO, RK },
+    variableNames: ['x', 'dy'], outputShape: [S, outF * inF], workgroupSize: [WGX, 1, 1],
+    dispatch: [groupsFor(S * blocks, WGX), 1, 1], uniforms: 'n : i32, inF : i32, outF : i32, rows : i32, splits : i32,',
+  });
+  const partial = runProgram(program, [inp, dOut], 'float32', [i32u(N), i32u(inF), i32u(outF), i32u(rows), i32u(S)]) as tf.Tensor2D; // (S, outF*inF)
+  if (S === 1) return reshapeOwned(partial, [outF, inF]) as tf.Tensor2D;
+  const total = columnSum(partial, 1); // (outF*inF)
+  partial.dispose();
+  return reshapeOwned(total, [outF, inF]) as tf.Tensor2D;
+}
+
+/** dBias (outF) = sum over rows of dOut (N, outF). */
+export function linearBackwardBias(dOut: tf.Tensor2D): tf.Tensor1D {
+  return columnSum(dOut);
 }
