@@ -130,7 +130,7 @@ export class TrainingRun {
     this.totalSteps = this.plans.reduce((n, p) => n + p.steps, 0);
     this.byId = new Map(opts.samples.map((s) => [s.id, s]));
     this.valSamples = opts.samples
-      .filter((s) => s.split === 'val')
+      .filter((s) => s.split === (config.evalSplit ?? 'val'))
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
       .slice(0, opts.maxValSamples ?? 64);
     this.step = cp?.step ?? 0;

@@ -57,6 +57,11 @@ export interface RunConfig {
   businessToGeneral: number;
   maxTokens: number; // truncate longer samples (reported)
   evalEvery: number; // validation loss every N optimiser steps; 0 = off
+  /**
+   * Which split the periodic evaluation loss is measured on; 'val' when absent. 'train' is the
+   * playbook's overfit check (§3): the model must first learn its own training set.
+   */
+  evalSplit?: 'val' | 'train';
   checkpointEvery: number; // checkpoint every N optimiser steps
   activationCheckpointing: boolean;
 }
