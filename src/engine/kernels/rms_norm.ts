@@ -1,11 +1,16 @@
 // RMSNorm forward as one WGSL kernel (shaders/rms_norm.wgsl): one workgroup per row, threads
 // reduce the sum of squares over C in workgroup memory. CPU twin: src/engine/cpu/rms_norm.ts.
-// Forward only; `rmsNormBackward` will sit beside it (it needs rstd per row).
+// Backward: rmsNormBackward (dx, shaders/rms_norm_backward.wgsl) and rmsNormBackwardGamma
+// (dgamma partials per split of rows, shaders/rms_norm_backward_dgamma.wgsl, then an ordered
+// column sum). Both recompute rstd from x instead of saving it (one-output forward program).
 //
 // N rows, C channels.
 import type * as tf from '@tensorflow/tfjs';
 import wgsl from '../../../shaders/rms_norm.wgsl?raw';
-import { f32u, makeProgram, runProgram } from './program';
+import backwardWgsl from '../../../shaders/rms_norm_backward.wgsl?raw';
+import dgammaWgsl from '../../../shaders/rms_norm_backward_dgamma.wgsl?raw';
+import { f32u, i32u, makeProgram, runProgram } from './program';
+import { columnSum } from './linear';
 
 /** Threads per row; each thread sums all WG partials after one barrier, so keep it modest. */
 const WG = 64;
@@ -26,4 +31,36 @@ export function rmsNormForward(x: tf.Tensor2D, gamma: tf.Tensor1D, eps: number):
     uniforms: 'eps : f32,',
   });
   return runProgram(program, [x, gamma], 'float32', [f32u(eps)]) as tf.Tensor2D;
+}
+
+/** dInp (N, C) of rmsNormForward, given dOut (N, C) and the forward's x and gamma. */
+export function rmsNormBackward(dOut: tf.Tensor2D, x: tf.Tensor2D, gamma: tf.Tensor1D, eps: number): tf.Tensor2D {
+  const [N, C] = x.shape;
+  if (dOut.shape[0] !== N || dOut.shape[1] !== C || gamma.size !== C) {
+    throw new Error(`kernels/rms_norm.ts backward: dOut ${JSON.stringify(dOut.shape)}, x ${JSON.stringify(x.shape)}, gamma (${gamma.size}) disagree`);
+  }
+  const program = makeProgram({
+    op: 'rms_norm', variant: 'backward', wgsl: backwardWgsl, constants: { WG },
+    variableNames: ['dy', 'x', 'gamma'], outputShape: [N, C], workgroupSize: [WG, 1, 1], dispatch: [N, 1, 1],
+    uniforms: 'eps : f32,',
+  });
+  return runProgram(program, [dOut, x, gamma], 'float32', [f32u(eps)]) as tf.Tensor2D;
+}
+
+/** Rows per split of the dgamma reduction: one workgroup walks this many rows in order. */
+export const RMS_ROWS_PER_SPLIT = 16;
+
+/** dWeight (C) of rmsNormForward: sum over rows of dOut * x * rstd, in a fixed order. */
+export function rmsNormBackwardGamma(dOut: tf.Tensor2D, x: tf.Tensor2D, eps: number, rows = RMS_ROWS_PER_SPLIT): tf.Tensor1D {
+  const [N, C] = x.shape;
+  const S = Math.ceil(N / rows);
+  const program = makeProgram({
+    op: 'rms_norm', variant: 'backward_dgamma', wgsl: dgammaWgsl, constants: { WG },
+    variableNames: ['dy', 'x'], outputShape: [S, C], workgroupSize: [WG, 1, 1], dispatch: [S, 1, 1],
+    uniforms: 'eps : f32, rows : i32,',
+  });
+  const partial = runProgram(program, [dOut, x], 'float32', [f32u(eps), i32u(rows)]) as tf.Tensor2D; // (S, C)
+  const total = columnSum(partial, 1); // (C)
+  partial.dispose();
+  return total;
 }

@@ -1,6 +1,9 @@
 // Rotary position embedding forward as a WGSL kernel (shaders/rope.wgsl), HF Llama
-// rotate_half convention. CPU twin: src/engine/cpu/rope.ts. Forward only; the backward
-// (rotation by the negative angle) will sit beside it.
+// rotate_half convention. CPU twin: src/engine/cpu/rope.ts. Backward (ropeBackward): the
+// rotation is orthogonal, so dx is dy rotated by the negative angle, which is the forward
+// kernel run on dy with negated positions (no second shader to keep in step with the first).
+// It is exact: f32(-p) * invFreq = -(f32(p) * invFreq), and sinCos in shaders/rope.wgsl is odd/even
+// symmetric bit for bit (round() ties to even, the polynomials are odd/even in r).
 //
 // B batch, T tokens, NH heads, HS head size.
 import * as tf from '@tensorflow/tfjs';
@@ -49,4 +52,12 @@ export function ropeForward(x: tf.Tensor3D, positions: tf.Tensor2D, nHeads: numb
     dispatch: [groupsFor(nPairs, WG), 1, 1],
   });
   return runProgram(program, [x, positions, invFreqTensor(headDim, theta)], 'float32') as tf.Tensor3D;
+}
+
+/** dInp (B, T, NH*HS) of ropeForward from dOut: dOut rotated by -pos * inv_freq. */
+export function ropeBackward(dOut: tf.Tensor3D, positions: tf.Tensor2D, nHeads: number, headDim: number, theta: number): tf.Tensor3D {
+  const negated = tf.neg(positions); // (B, T) int32; positions are far below 2^24, exact through tfjs's f32 path
+  const dx = ropeForward(dOut, negated, nHeads, headDim, theta);
+  negated.dispose();
+  return dx;
 }
