@@ -25,14 +25,16 @@
 // compile a new pipeline each time the count changes.
 // Workgroup memory: BQ*HS + BK*(HS+1) + BQ*(BK+1) + 2*BQ floats; the +1 row padding keeps
 // the strided reads of the score loop off a single memory bank.
-// Saves for backward (not written yet): logsumexp m + log(l) per (b, h, t), from which the
-// backward pass recomputes probabilities tile by tile.
+// Saves for backward (SAVE_LSE, unsplit path): the log-sum-exp m + log(l) of each row's scaled
+// scores, -INFINITY for a row with no visible key, from which attention_backward_*.wgsl
+// recompute the probabilities tile by tile. (The split path's lse comes from the combine pass.)
 //
 // Inputs: q (B, T, NH*HS), k (B, S, NKV*HS), v (B, S, NKV*HS), keyMask (B, S) (when
 // HAS_MASK is false the caller binds any tensor there and it is never read).
 // Uniforms: T, S, NH, NKV, nQBlocks (= ceil(T*GROUP / BQ)), keySplits, splitLen (keys per
 // split, a multiple of BK), scale.
-// Output: (B, T, NH*HS); with PARTIAL, partials (records, HS + 2) instead, record
+// Output: (B, T, NH*HS); with SAVE_LSE a flat (B*T*NH*HS + B*NH*T) buffer holding that
+// output followed by lse (B, NH, T); with PARTIAL, partials (records, HS + 2) instead, record
 // (((b*NKV + g)*nQBlocks + qb)*keySplits + split)*BQ + r holding acc[0..HS), m, l.
 
 const HS: i32 = {{HS}};
@@ -43,6 +45,7 @@ const GROUP: i32 = {{GROUP}};
 const PARTIAL: bool = {{PARTIAL}};
 const CAUSAL: bool = {{CAUSAL}};
 const HAS_MASK: bool = {{HAS_MASK}};
+const SAVE_LSE: bool = {{SAVE_LSE}};
 
 const KV_STRIDE: i32 = HS + 1;
 const P_STRIDE: i32 = BK + 1;
@@ -220,6 +223,10 @@ fn main(index: i32) {
         let lr = rowSum[r];
         let h = g * GROUP + R % GROUP;
         result[((b * T + R / GROUP) * NH + h) * HS + d] = select(0.0, acc[i] / lr, lr > 0.0);
+        if (SAVE_LSE && d == 0) {
+          let lse = select(-uniforms.INFINITY, rowMax[r] + log(lr), lr > 0.0);
+          result[B * T * NH * HS + (b * NH + h) * T + R / GROUP] = lse;
+        }
       } else {
         let rec = (((b * NKV + g) * nQB + qb) * splits + split) * BQ + r;
         result[rec * (HS + 2) + d] = acc[i];

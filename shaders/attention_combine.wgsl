@@ -7,15 +7,22 @@
 // Parallelisation: one thread per output element (b, t, h, d); each reads keySplits
 // records. Cheap next to the partial pass: keySplits * (HS + 2) floats per row.
 //
-// Inputs: partial (records, HS + 2) as laid out by attention.wgsl. Output (B, T, NH*HS).
-// Uniforms: T, NH, NKV, nQBlocks, keySplits.
+// With SAVE_LSE the thread of element d = 0 also writes the row's log-sum-exp M + log(sum_s
+// exp(m_s - M) l_s) (-INFINITY for a row with no visible key), for the backward pass.
+//
+// Inputs: partial (records, HS + 2) as laid out by attention.wgsl. Output (B, T, NH*HS); with
+// SAVE_LSE a flat (B*T*NH*HS + B*NH*T) buffer: that output, then lse (B, NH, T).
+// Uniforms: B, T, NH, NKV, nQBlocks, keySplits.
 
 const HS: i32 = {{HS}};
 const BQ: i32 = {{BQ}};
 const GROUP: i32 = {{GROUP}};
+const SAVE_LSE: bool = {{SAVE_LSE}};
 
 fn main(index: i32) {
-  if (index >= uniforms.size) {
+  // uniforms.size also counts the lse tail when SAVE_LSE; one thread per output element.
+  let nOut = uniforms.B * uniforms.T * uniforms.NH * HS;
+  if (index >= nOut) {
     return;
   }
   let T = uniforms.T;
@@ -48,4 +55,7 @@ fn main(index: i32) {
     }
   }
   result[index] = select(0.0, num / den, den > 0.0);
+  if (SAVE_LSE && d == 0) {
+    result[nOut + (b * NH + h) * T + t] = select(-uniforms.INFINITY, M + log(den), den > 0.0);
+  }
 }
