@@ -170,3 +170,28 @@ describe('stock ops match their CPU twins', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 });
+
+describe('stock attention gradients', () => {
+  it('stay finite (zero) for a query row that sees no key', async () => {
+    const ops = createStockOps();
+    const B = 1, T = 3, S = 3, H = 2, HS = 4;
+    const rng = mulberry32(7);
+    const rand = (n: number) => Float32Array.from({ length: n }, () => randn(rng));
+    const q = tf.tensor3d(rand(B * T * H * HS), [B, T, H * HS]);
+    const k = tf.tensor3d(rand(B * S * H * HS), [B, S, H * HS]);
+    const v = tf.tensor3d(rand(B * S * H * HS), [B, S, H * HS]);
+    // causal + key 0 masked: query 0 sees only key 0, which is padding -> no visible key
+    const keyMask = tf.tensor2d([[0, 1, 1]]) as tf.Tensor2D;
+    const opts = { causal: true, nHeads: H, nKvHeads: H, headDim: HS, scale: 0.5, keyMask };
+    const grads = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+      tf.sum(ops.attention(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor3D, opts)),
+    )([q, k, v]);
+    for (const g of grads) {
+      const d = await g.data();
+      expect(d.every(Number.isFinite)).toBe(true);
+    }
+    const dq = await grads[0].data();
+    for (let i = 0; i < H * HS; i++) expect(dq[i]).toBe(0); // row 0 has no visible key
+    tf.dispose([q, k, v, keyMask, ...grads]);
+  });
+});

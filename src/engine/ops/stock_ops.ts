@@ -113,7 +113,11 @@ function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, opts: Attenti
     const m = tf.max(masked, -1, true); // (B, NH, T, 1)
     const p = tf.mul(tf.exp(tf.sub(masked, m)), visible);
     const l = tf.sum(p, -1, true);
-    const probs = tf.div(p, tf.maximum(l, 1e-30));
+    // Divide by 1 where a row sees no key (p and l are 0 there): a clamp like max(l, 1e-30) would
+    // make the gradient -p/l^2 evaluate 0/0 = NaN once l^2 underflows. `visible` depends on no
+    // input, so this stays differentiable (tfjs has no gradient for comparisons).
+    const blind = tf.sub(1, tf.max(visible, -1, true)); // (B or 1, 1, T or 1, 1): 1 where no key is visible
+    const probs = tf.div(p, tf.add(l, blind));
     const out = tf.matMul(probs, vh); // (B, NH, T, HS)
     return out.transpose([0, 2, 1, 3]).reshape([B, T, NH * HS]) as tf.Tensor3D; // (B, T, NH*HS)
   });
