@@ -6,12 +6,14 @@
 // Parallelisation: register tiling without workgroup memory (as linear_v3_regblock.wgsl, for
 // the same reason: barriers cost more than they save on emulated adapters). Invocation i owns
 // an RN x (4 RK) block of dX: rows n0..n0+RN, columns k0..k0+4RK (RK vec4s). It walks the
-// outF axis once; per o it loads RN scalars of dY and decodes RK vec4s of W row o, each
-// decoded vec4 reused for RN rows (RN * RK vec4 FMAs per RN + RK loads). Blocks are numbered
+// outF axis once; per o it loads RN scalars of dY and decodes RK raw vec4s of W row o, each
+// decoded vec4 reused for RN rows (RN * RK vec4 FMAs per RN + RK loads); the block's one
+// weight scale multiplies the RN dY values, not the RK vectors. Blocks are numbered
 // with the k block fastest, so neighbouring invocations read neighbouring words of a W row
 // and the same dY values (broadcast). Rows past N and columns past inF are clamped or
 // masked, and dropped at the store; any N, inF, outF.
-// Needs: a linear_w_* decoder (loadW4 masks columns past inF or decodes padding to 0).
+// Needs: a linear_w_* decoder (wRaw4 masks columns past inF or decodes padding to 0; for q4,
+// 4 RK must divide the group size GS so that a block never straddles two scales).
 // Constants: RN, RK. Bindings: dy (N, outF) f32, then the decoder's. Uniforms: n (N), inF,
 // outF. Dispatch: ceil(ceil(N/RN) * ceil(inF/(4 RK)) / 64) workgroups of 64.
 
@@ -46,10 +48,13 @@ fn main(index: i32) {
   for (var o = 0; o < uniforms.outF; o++) {
     var wv: array<vec4<f32>, {{RK}}>;
     for (var j = 0; j < RK; j++) {
-      wv[j] = loadW4(o, colK[j]);
+      wv[j] = wRaw4(o, colK[j]);
     }
+    // The whole column block shares one weight scale (the caller keeps 4 RK dividing the q4
+    // group size), so it scales the RN values of dY instead of the RK decoded vectors.
+    let sc = wScale(o, colK[0]);
     for (var i = 0; i < RN; i++) {
-      let g = dy[rowN[i] + o];
+      let g = dy[rowN[i] + o] * sc;
       for (var j = 0; j < RK; j++) {
         acc[i][j] += g * wv[j];
       }

@@ -11,6 +11,7 @@ import {
   linearBackwardBias,
   linearBackwardInput,
   linearBackwardWeight,
+  DEFAULT_DX,
   type DxConfig,
 } from '../../src/engine/kernels/linear';
 import { embeddingBackward } from '../../src/engine/kernels/embedding';
@@ -72,7 +73,7 @@ beforeAll(async () => {
 
 describe('linear backward dX', () => {
   const shapes = [[1, 5, 3], [7, 13, 9], [10, 37, 21], [5, 64, 40]] as const; // N, inF, outF
-  const configs: DxConfig[] = [{ RN: 4, RK: 2 }, { RN: 1, RK: 1 }, { RN: 3, RK: 3 }];
+  const configs: DxConfig[] = [DEFAULT_DX, { RN: 4, RK: 2 }, { RN: 1, RK: 1 }, { RN: 3, RK: 3 }];
   for (const kind of ['f32', 'q8', 'q4'] as const) {
     for (const [N, inF, outF] of shapes) {
       it(`${kind}: N=${N}, inF=${inF}, outF=${outF} matches the CPU twin for every tile config`, async () => {

@@ -194,7 +194,13 @@ export interface DwConfig {
   RO: number;
   RK: number;
 }
-export const DEFAULT_DX: DxConfig = { RN: 4, RK: 2 };
+// Measured under SwiftShader on a shared, noisy machine (dY (128, 1536), W (1536, 576)):
+// dX q8 RN=4 RK=4 took 2.0-4.4 s against 2.0-2.3 s for stock tf.matMul(dY, W_f32) (tfjs's
+// non-transposed matmul is its fast path: 2-3x faster than the transposed one the forward
+// beats), so dX through quantised W is NOT yet 2x stock there; RN in {1,2,4,8} x RK in
+// {2,4,8} all did worse. dW RO=4 RK=2 took ~2.4 s against ~4.8 s for tf.matMul(dY, X, true).
+// Retune both on a real GPU, where a workgroup-memory tile likely wins.
+export const DEFAULT_DX: DxConfig = { RN: 4, RK: 4 };
 export const DEFAULT_DW: DwConfig = { RO: 4, RK: 2 };
 
 /**
@@ -219,7 +225,11 @@ export function linearBackwardInput(dOut: tf.Tensor2D, w: LinearWeight, cfg: DxC
   const [N, outF] = dOut.shape;
   if (outF !== w.outF) throw new Error(`${where}: dOut has ${outF} features, the weight has outF=${w.outF}`);
   checkLinearWeight(w, where);
-  const { RN, RK } = cfg;
+  const { RN } = cfg;
+  // A q4 column block must sit inside one scale group (the shader scales per block): halve RK
+  // until 4 RK divides the group size (RK = 2 always does: groups are multiples of 8).
+  let RK = cfg.RK;
+  while (w.kind === 'q4' && RK > 1 && w.groupSize % (4 * RK) !== 0) RK = Math.floor(RK / 2);
   const wp = weightParts(w);
   const WGX = 64;
   const blocks = groupsFor(N, RN) * groupsFor(w.inF, 4 * RK);
