@@ -6,7 +6,7 @@
 // have, and that repeated gradient calls leak no tensors.
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { initEngineBackend } from '../../src/engine/backend';
+import { initEngineBackend, webgpuBackend } from '../../src/engine/backend';
 import { createCustomOps } from '../../src/engine/ops/custom_ops';
 import { createStockOps } from '../../src/engine/ops/stock_ops';
 import type { LinearWeight, Ops } from '../../src/engine/ops/ops';
@@ -170,6 +170,37 @@ describe('custom op gradients in training use', () => {
       expectClose(await got.grads[name].data(), await ref.grads[name].data(), 1e-4, 1e-3, `grad ${name}`);
     }
     tf.dispose([got.value, ref.value, ...Object.values(got.grads), ...Object.values(ref.grads), A, B, x, R, base.q, base.scale, base.bias as tf.Tensor]);
+  });
+
+  it('computes only the gradients asked for: no dW kernel for a frozen f32 weight', () => {
+    const [N, inF, outF] = [5, 7, 6];
+    const x = rand([N, inF], 60) as tf.Tensor2D;
+    const w = rand([outF, inF], 61) as tf.Tensor2D;
+    // Record the shader keys of every program the backend runs while the gradients are taken.
+    const backend = webgpuBackend();
+    const original = backend.runWebGPUProgram;
+    const keys: string[] = [];
+    backend.runWebGPUProgram = (...args: Parameters<typeof original>) => {
+      keys.push(args[0].shaderKey);
+      return original.apply(backend, args);
+    };
+    const gradKeys = (xs: tf.Tensor[], f: (...a: tf.Tensor[]) => tf.Tensor) => {
+      keys.length = 0;
+      tf.dispose(tf.grads(f)(xs));
+      return [...keys];
+    };
+    try {
+      const weight = (wt: tf.Tensor): LinearWeight => ({ kind: 'f32', inF, outF, w: wt as tf.Tensor2D });
+      const onlyX = gradKeys([x], (xx) => tf.sum(custom.linear(xx as tf.Tensor2D, weight(w))));
+      const onlyW = gradKeys([w], (ww) => tf.sum(custom.linear(x, weight(ww))));
+      expect(onlyX.some((k) => k.startsWith('linear_backward_dx'))).toBe(true);
+      expect(onlyX.some((k) => k.startsWith('linear_backward_dw'))).toBe(false);
+      expect(onlyW.some((k) => k.startsWith('linear_backward_dw'))).toBe(true);
+      expect(onlyW.some((k) => k.startsWith('linear_backward_dx'))).toBe(false);
+    } finally {
+      backend.runWebGPUProgram = original;
+      tf.dispose([x, w]);
+    }
   });
 
   it('names the input when asked for a gradient an op does not have (packed q8 words)', () => {
