@@ -40,7 +40,40 @@ export async function initEngineBackend(): Promise<WebGPUBackend> {
   await tf.ready();
   const backend = webgpuBackend();
   installPeakSampler(backend);
+  installErrorWatch(backend);
   return backend;
+}
+
+/**
+ * WebGPU reports validation errors (an invalid pipeline, too many storage buffers in one
+ * shader: SwiftShader allows 8, and a tfjs addN/concat over more inputs exceeds it) only as
+ * `uncapturederror` events; the work is skipped and later reads return stale numbers with no
+ * exception. The engine records the first such error so that callers (a training step, a
+ * generation) can check and stop with the reason instead of continuing on garbage.
+ */
+const gpuErrors: string[] = [];
+let errorWatchInstalled = false;
+
+function installErrorWatch(backend: WebGPUBackend): void {
+  if (errorWatchInstalled) return;
+  errorWatchInstalled = true;
+  backend.device.addEventListener('uncapturederror', (ev) => {
+    const e = (ev as GPUUncapturedErrorEvent).error;
+    if (gpuErrors.length < 16) gpuErrors.push(`${e.constructor?.name ?? 'GPUError'}: ${e.message}`);
+  });
+}
+
+/** GPU errors seen since the last call (and clears them). Empty when all work ran. */
+export function takeGpuErrors(): string[] {
+  return gpuErrors.splice(0, gpuErrors.length);
+}
+
+/** Throws with the first GPU error seen since the last check, naming where it was noticed. */
+export function throwIfGpuError(where: string): void {
+  const errs = takeGpuErrors();
+  if (errs.length > 0) {
+    throw new Error(`${where}: the GPU rejected work (${errs.length} error${errs.length > 1 ? 's' : ''}), results would be wrong: ${errs[0]}`);
+  }
 }
 
 /** The active WebGPUBackend (for runWebGPUProgram); throws if initEngineBackend has not run. */
