@@ -10,8 +10,14 @@
 //   generate() checks between decode steps.
 // - A lost GPU device invalidates every buffer: the model is dropped, the running generation
 //   ends with an error, and every later call says the device was lost and what to do.
+// - Training (TrainingControl) shares the model and the GPU: while a run is active the model
+//   cannot be loaded or unloaded, and while it computes nothing generates.
 import type {
+  AdapterExport,
+  AdapterFile,
+  AdapterInfo,
   CachedModel,
+  CheckpointMeta,
   EngineApi,
   GenerateRequest,
   GenerateResult,
@@ -21,7 +27,12 @@ import type {
   ModelSourceSpec,
   OpsPath,
   Quantization,
+  RunConfig,
   TokenEvent,
+  TrainEvent,
+  TrainingDataSource,
+  TrainingHistory,
+  TrainingStatus,
 } from '../lib/api/engine_api';
 import { probeGpu } from '../lib/gpu/gpu_report';
 import { gpuMemoryBytes, initEngineBackend } from './backend';
@@ -36,6 +47,7 @@ import { Idefics3Model } from './model/vlm';
 import { buildModelInputs } from './processor/build_inputs';
 import { decodeImage } from './processor/image_decode';
 import { createProcessor, type Processor, type ProcessorFiles } from './processor/processor';
+import { TrainingControl, type TrainingControlOptions } from './training_control';
 
 /** Progress events per file are forwarded at most this often (comlink posts a message each). */
 const PROGRESS_INTERVAL_MS = 100;
@@ -59,9 +71,31 @@ export class EngineService implements EngineApi {
   private lost: string | null = null;
   /** Resolves when the device is lost (never, normally). */
   private deviceLost: Promise<void> | null = null;
+  /** The device's own `lost` promise (resolves with GPUDeviceLostInfo), for training runs. */
+  private deviceLostInfo: Promise<unknown> | null = null;
+  private readonly training: TrainingControl;
 
-  /** @param opsPath which Ops implementation models run on unless loadModel says otherwise. */
-  constructor(private readonly opsPath: OpsPath = 'custom') {}
+  /**
+   * @param opsPath which Ops implementation models run on unless loadModel says otherwise.
+   * @param trainingOpts where checkpoints (and by default training samples) are stored.
+   */
+  constructor(
+    private readonly opsPath: OpsPath = 'custom',
+    trainingOpts: TrainingControlOptions = {},
+  ) {
+    this.training = new TrainingControl(
+      {
+        model: () => {
+          this.assertDevice();
+          if (!this.current) throw new Error('No model is loaded: load one in the Model tab first.');
+          return this.current;
+        },
+        deviceLost: () => this.deviceLostInfo,
+        busyWith: () => (this.running ? 'A generation is running' : this.loading ? 'A model is loading' : null),
+      },
+      trainingOpts,
+    );
+  }
 
   async gpuReport(): Promise<GpuReport> {
     const report = await probeGpu(globalThis.navigator?.gpu);
@@ -77,6 +111,8 @@ export class EngineService implements EngineApi {
     if (ops !== 'custom' && ops !== 'stock') throw new Error(`loadModel: ops must be 'custom' or 'stock', got ${JSON.stringify(ops)}`);
     if (this.running) throw new Error('A generation is running: cancel it (or wait for it to finish) before loading another model.');
     if (this.loading) throw new Error('A model is already loading: wait for it to finish before loading another.');
+    const training = this.training.activeReason();
+    if (training) throw new Error(`${training}: stop it before loading another model.`);
     this.loading = true;
     try {
       await this.ensureBackend();
@@ -107,6 +143,8 @@ export class EngineService implements EngineApi {
 
   async unloadModel(): Promise<void> {
     if (this.running) throw new Error('A generation is running: cancel it before unloading the model.');
+    const training = this.training.activeReason();
+    if (training) throw new Error(`${training}: stop it before unloading the model.`);
     this.dropModel();
   }
 
@@ -121,6 +159,7 @@ export class EngineService implements EngineApi {
     const m = this.current;
     if (!m) throw new Error('No model is loaded: load one in the Model tab first.');
     validateRequest(req);
+    this.training.beforeGenerate();
     const ctrl = new AbortController();
     this.running = ctrl;
     try {
@@ -175,11 +214,66 @@ export class EngineService implements EngineApi {
     await deleteCachedModel(repoId);
   }
 
+  // ---- training: TrainingControl does the work; these only cross the API ----
+
+  async startTraining(run: RunConfig, onEvent?: (e: TrainEvent) => void, data?: TrainingDataSource): Promise<TrainingStatus> {
+    if (this.loading) throw new Error('A model is loading: wait for it before training.');
+    return this.training.start(run, onEvent, data);
+  }
+
+  async pauseTraining(): Promise<void> {
+    this.training.pause();
+  }
+
+  async resumeTraining(): Promise<void> {
+    this.training.resume();
+  }
+
+  async stopTraining(): Promise<void> {
+    this.training.stop();
+  }
+
+  async trainingStatus(): Promise<TrainingStatus> {
+    return this.training.status();
+  }
+
+  async trainingHistory(): Promise<TrainingHistory> {
+    return this.training.history();
+  }
+
+  async listCheckpoints(): Promise<CheckpointMeta[]> {
+    return this.training.listCheckpoints();
+  }
+
+  async deleteCheckpoints(runId: string): Promise<void> {
+    return this.training.deleteCheckpoints(runId);
+  }
+
+  async resumeFromCheckpoint(runId: string, onEvent?: (e: TrainEvent) => void, data?: TrainingDataSource): Promise<TrainingStatus> {
+    if (this.loading) throw new Error('A model is loading: wait for it before training.');
+    return this.training.resumeFrom(runId, onEvent, data);
+  }
+
+  async exportAdapter(): Promise<AdapterExport> {
+    return this.training.exportAdapter();
+  }
+
+  async importAdapter(files: AdapterFile[]): Promise<AdapterInfo> {
+    if (this.running) throw new Error('A generation is running: cancel it before importing an adapter.');
+    return this.training.importAdapter(files);
+  }
+
+  async setAdapterEnabled(on: boolean): Promise<AdapterInfo | null> {
+    if (this.running) throw new Error('A generation is running: wait for it before switching the adapter.');
+    return this.training.setAdapterEnabled(on);
+  }
+
   private async ensureBackend(): Promise<void> {
     this.assertDevice();
     this.backendReady ??= (async () => {
       const backend = await initEngineBackend();
       this.backendName = 'webgpu';
+      this.deviceLostInfo = backend.device.lost;
       this.deviceLost = backend.device.lost.then((info) => this.onDeviceLost(info));
     })().catch((e: unknown) => {
       // Let a later call try again (e.g. after the user enables WebGPU and reloads the worker).
@@ -195,6 +289,7 @@ export class EngineService implements EngineApi {
       `The GPU device was lost (${why}); every model buffer on it is gone and the model was unloaded. ` +
       'Reload the page to start the engine on a fresh device, then load the model again.';
     this.running?.abort();
+    this.training.onDeviceLost();
     this.current = null; // its buffers died with the device; nothing to dispose
   }
 
@@ -215,6 +310,7 @@ export class EngineService implements EngineApi {
   private dropModel(): void {
     const m = this.current;
     this.current = null;
+    this.training.onModelDropped(m?.model ?? null);
     if (m) m.model.weights.dispose();
   }
 }

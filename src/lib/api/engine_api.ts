@@ -2,6 +2,10 @@
 // The worker holds no UI state; the UI does no math. Every call crosses through comlink;
 // callbacks are passed wrapped in Comlink.proxy().
 import type { Turn } from '../dataset/schema';
+import type { RunConfig, RunStatus, TrainEvent } from '../../engine/train/train_types';
+import type { CheckpointMeta, EvalPoint, LossPoint } from '../../engine/train/checkpoint';
+
+export type { RunConfig, RunStatus, TrainEvent, CheckpointMeta, EvalPoint, LossPoint };
 
 /** What the browser's WebGPU adapter is, as the engine sees it. */
 export interface GpuReport {
@@ -100,4 +104,75 @@ export interface EngineApi {
   gpuMemoryBytes(): Promise<number>;
   cachedModels(): Promise<CachedModel[]>;
   deleteCachedModel(repoId: string): Promise<void>;
+
+  // ---- training (LoRA SFT on the loaded model; samples come from the dataset's IndexedDB) ----
+  /**
+   * Train the loaded model; resolves with the final status once the run ends (done, stopped,
+   * or failed with `error` set; an 'error' notice says the same). Rejects only when the run
+   * cannot start: no model, no labelled train-split samples, an invalid config, another run
+   * active (running or paused), a generation running. Events stream through `onEvent`.
+   */
+  startTraining(run: RunConfig, onEvent?: (e: TrainEvent) => void, data?: TrainingDataSource): Promise<TrainingStatus>;
+  /** Pause after the current optimiser step (the run keeps its GPU state). */
+  pauseTraining(): Promise<void>;
+  resumeTraining(): Promise<void>;
+  /** Stop after the current step; the run writes a final checkpoint and startTraining resolves. */
+  stopTraining(): Promise<void>;
+  trainingStatus(): Promise<TrainingStatus>;
+  /** Loss history of the current (or last) run, including what a resumed run inherited. */
+  trainingHistory(): Promise<TrainingHistory>;
+  /** Checkpoints stored in this browser (newest run first), for "Resume" after a reload. */
+  listCheckpoints(): Promise<CheckpointMeta[]>;
+  deleteCheckpoints(runId: string): Promise<void>;
+  /** Continue a run from its latest checkpoint, with the same semantics as startTraining. */
+  resumeFromCheckpoint(runId: string, onEvent?: (e: TrainEvent) => void, data?: TrainingDataSource): Promise<TrainingStatus>;
+  /** The current adapter as PEFT files (adapter_config.json, adapter_model.safetensors). */
+  exportAdapter(): Promise<AdapterExport>;
+  /** Load a PEFT adapter onto the loaded model (replacing any adapter); errors name the file and field. */
+  importAdapter(files: AdapterFile[]): Promise<AdapterInfo>;
+  /** Switch the adapter on (tuned model) or off (the frozen base), e.g. to compare answers. */
+  setAdapterEnabled(on: boolean): Promise<AdapterInfo | null>;
+}
+
+/** Where the worker reads training samples and images from (the dataset workspace's database). */
+export interface TrainingDataSource {
+  /** IndexedDB database name; the app's default when omitted (tests pass a fresh one). */
+  dbName?: string;
+}
+
+export interface AdapterFile {
+  name: string;
+  bytes: Uint8Array<ArrayBuffer>;
+}
+
+export interface AdapterExport {
+  files: AdapterFile[];
+}
+
+/** The adapter attached to the loaded model. */
+export interface AdapterInfo {
+  source: 'training' | 'import';
+  enabled: boolean;
+  /** Trainable values (floats). */
+  params: number;
+  /** HF module names with LoRA, and those trained fully (the connector). */
+  loraModules: number;
+  fullModules: string[];
+}
+
+export interface TrainingHistory {
+  steps: LossPoint[];
+  evals: EvalPoint[];
+}
+
+export interface TrainingStatus {
+  status: RunStatus;
+  runId: string | null;
+  runName: string | null;
+  /** Optimiser steps done / planned. */
+  step: number;
+  totalSteps: number;
+  /** Why the run failed (status 'failed'). */
+  error: string | null;
+  adapter: AdapterInfo | null;
 }
