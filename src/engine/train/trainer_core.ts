@@ -64,18 +64,23 @@ export class TrainerCore {
     const { value, grads } = tf.variableGrads(() => batchLoss(this.model, collated, this.opts), this.vars);
     const g = this.vars.map((v) => grads[v.name] ?? tf.zerosLike(v));
     const sq = tf.tidy(() => tf.addN(g.map((t) => tf.sum(tf.square(t))))); // finite iff every gradient is
-    const [lossArr, sqArr] = await Promise.all([value.data(), sq.data()]);
-    const loss = lossArr[0];
-    const finite = Number.isFinite(loss) && Number.isFinite(sqArr[0]);
+    const loss = (await value.data())[0];
+    const sqSum = (await sq.data())[0];
+    tf.dispose([value, sq]);
+    const finite = Number.isFinite(loss) && Number.isFinite(sqSum);
     if (finite && !this.poisoned) {
       const prev = this.acc;
-      this.acc = prev ? prev.map((a, i) => tf.add(a, g[i])) : g.map((t) => t.clone());
-      if (prev) tf.dispose(prev);
+      if (prev) {
+        this.acc = prev.map((a, i) => tf.add(a, g[i]));
+        tf.dispose([...prev, ...g]);
+      } else {
+        this.acc = g; // the first micro-batch's gradients become the accumulators as they are
+      }
+    } else {
+      tf.dispose(g);
     }
     if (!finite) this.poisoned = true;
     this.micro++;
-    tf.dispose([value, sq, ...g]);
-    for (const k of Object.keys(grads)) grads[k].dispose();
     return { loss, tokens, finite };
   }
 
@@ -110,7 +115,7 @@ export class TrainerCore {
     return { gradNorm, skipped: false };
   }
 
-  /** Mean CE over the batch's answer tokens with dropout off and no gradients. */
+  /** Mean CE over the batch's answer tokens with dropout off and no gradients (adapters as `enabled` says). */
   async evalLoss(batch: ModelInputs[]): Promise<{ loss: number; tokens: number }> {
     this.assertLive();
     const collated = collateBatch(batch, padTokenId(this.model.config));
@@ -151,10 +156,14 @@ export class TrainerCore {
     this.disposed = true;
   }
 
-  /** Make sure the model runs our adapters, switched on, with dropout as `training` says. */
+  /**
+   * Make sure the model runs our adapters, with dropout as `training` says. `enabled` is left
+   * as the caller set it (evalLoss with the adapters off scores the base model); training with
+   * them off would train nothing and is refused.
+   */
   private attach(training: boolean): void {
+    if (training && !this.adapters.enabled) throw new Error('TrainerCore.microStep: the adapters are switched off (enabled = false); nothing would train');
     this.model.adapters = this.adapters;
-    this.adapters.enabled = true;
     this.adapters.training = training;
   }
 
