@@ -7,15 +7,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EngineService } from '../../src/engine/engine_service';
 import { SafetensorsFile } from '../../src/engine/load/safetensors';
-import type { AdapterFile, OpsPath, RunConfig, TrainEvent, TrainingStatus } from '../../src/lib/api/engine_api';
+import type { AdapterFile, RunConfig, TrainEvent, TrainingStatus } from '../../src/lib/api/engine_api';
 import { openDatasetDb } from '../../src/lib/dataset/db';
 import { sha256Hex } from '../../src/lib/dataset/hash';
 import { DATASET_SCHEMA_VERSION, type Sample, type Split } from '../../src/lib/dataset/schema';
 import { presetConfig } from '../../src/lib/components/train/presets';
 
-// The stock-ops path: our custom kernels' backward is still being completed (on it the first
-// step currently loses the device). Switch to 'custom' once custom-op training runs.
-const OPS: OpsPath = 'stock';
 const stamp = Date.now();
 const DATASET_DB = `train-test-dataset-${stamp}`;
 const CHECKPOINT_DB = `train-test-checkpoints-${stamp}`;
@@ -93,7 +90,7 @@ async function until(what: string, pred: () => boolean | Promise<boolean>, timeo
 }
 
 describe('EngineService training on the tiny model', () => {
-  const engine = new EngineService(OPS, { checkpointDb: CHECKPOINT_DB });
+  const engine = new EngineService('custom', { checkpointDb: CHECKPOINT_DB });
   const events: TrainEvent[] = [];
   const steps = () => events.filter((e) => e.kind === 'step');
   let exported: AdapterFile[] = [];

@@ -1,7 +1,8 @@
 // End to end: the Train tab. Import a few labelled samples through the dataset picker, load
 // the built-in tiny model, start a short LoRA run from the Train tab and watch the step counter
-// and the loss chart update in the worker's events, then stop it (a checkpoint appears) and
-// export the adapter as a PEFT zip. Kept to a few steps: SwiftShader is slow.
+// and the loss chart update in the worker's events, stop it (a checkpoint appears), export the
+// adapter as a PEFT zip, and resume the run from its checkpoint to the end. Kept to a few
+// steps: SwiftShader is slow.
 import { readFileSync } from 'node:fs';
 import { unzipSync } from 'fflate';
 import { expect, test } from '@playwright/test';
@@ -31,9 +32,6 @@ test('train the tiny model from the Train tab: steps and the loss chart update, 
   await expect(page.getByTestId('import-counts')).toContainText('3 samples stored');
 
   await page.getByTestId('tab-model').click();
-  // Stock ops: our custom kernels' backward is still being completed (on it the first step
-  // currently loses the device). Drop this line once custom-op training runs.
-  await page.getByTestId('model-ops').selectOption('stock');
   await page.getByTestId('model-load').click(); // the tiny model is the default choice
   await expect(page.getByTestId('model-loaded')).toBeVisible({ timeout: 120_000 });
 
@@ -78,4 +76,12 @@ test('train the tiny model from the Train tab: steps and the loss chart update, 
   expect(Object.keys(zip).sort()).toEqual(['tiny-lora/adapter_config.json', 'tiny-lora/adapter_model.safetensors']);
   const cfg = JSON.parse(new TextDecoder().decode(zip['tiny-lora/adapter_config.json']));
   expect(cfg).toMatchObject({ peft_type: 'LORA', r: 16, lora_alpha: 32 });
+
+  // Resume the stopped run from its checkpoint: it runs to the end, and its curve keeps the
+  // points from before the stop (fetched from the worker) ahead of the new ones.
+  await page.getByTestId('checkpoint-resume').first().click();
+  await expect(page.getByTestId('train-status')).toHaveText('done', { timeout: 240_000 });
+  await expect(page.getByTestId('train-step')).toHaveText('6 / 6');
+  await expect(page.getByTestId('loss-chart')).toHaveAttribute('data-train-points', '6');
+  await expect(page.getByTestId('train-notices')).toContainText('Resumed run "Overfit check (train set)"');
 });
