@@ -316,7 +316,7 @@ export function attentionBackward(
  * Attention that tfjs autodiff can differentiate: the custom kernels wrapped in tf.customGrad,
  * gradients to q, k and v from attentionBackward. When no gradient tape is recording
  * (inference, evaluation) it is plain attentionForward, so decoding pays nothing for the lse.
- * opts.keyMask is not differentiated and must stay alive until the backward pass has run.
+ * opts.keyMask is not differentiated; it is saved with the other tensors, so it may be disposed after the forward.
  */
 export function attentionWithGrad(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, opts: AttentionOptions): tf.Tensor3D {
   if (!tf.engine().isTapeOn()) return attentionForward(q, k, v, opts);
@@ -324,13 +324,15 @@ export function attentionWithGrad(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D
     const [qq, kk, vv] = args as tf.Tensor3D[];
     const save = args[3] as tf.GradSaveFunc;
     const { out, lse } = attentionForwardWithLse(qq, kk, vv, opts);
-    // Saved clones outlive the forward's tidy; tfjs disposes them after backprop.
-    save([qq, kk, vv, out, lse]);
+    // Saved clones outlive the forward's tidy; tfjs disposes them after backprop. The key mask
+    // is saved too: the model builds it inside its forward tidy, which ends before backward.
+    save(opts.keyMask ? [qq, kk, vv, out, lse, opts.keyMask] : [qq, kk, vv, out, lse]);
     return {
       value: out,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sq, sk, sv, sOut, sLse] = saved as tf.Tensor3D[];
-        const { dq, dk, dv } = attentionBackward(dy as tf.Tensor3D, sOut, sLse, sq, sk, sv, opts);
+        const [sq, sk, sv, sOut, sLse, sMask] = saved as tf.Tensor3D[];
+        const bwdOpts = sMask ? { ...opts, keyMask: sMask as unknown as tf.Tensor2D } : opts;
+        const { dq, dk, dv } = attentionBackward(dy as tf.Tensor3D, sOut, sLse, sq, sk, sv, bwdOpts);
         return [dq, dk, dv];
       },
     };

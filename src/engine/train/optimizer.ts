@@ -91,9 +91,33 @@ export class AdamW {
   }
 }
 
+/**
+ * Sum of many same-shaped tensors as a tree of pairwise adds. Not tf.addN: tfjs-webgpu binds
+ * every addN input as a storage buffer in ONE shader, and past the adapter's
+ * maxStorageBuffersPerShaderStage (8 under SwiftShader) the pipeline is invalid, nothing runs,
+ * and reads return stale buffers without an exception.
+ */
+export function sumTensors(ts: readonly tf.Tensor[]): tf.Tensor {
+  if (ts.length === 0) throw new Error('sumTensors: nothing to sum');
+  return tf.tidy(() => {
+    let level: tf.Tensor[] = [...ts];
+    while (level.length > 1) {
+      const next: tf.Tensor[] = [];
+      for (let i = 0; i < level.length; i += 2) next.push(i + 1 < level.length ? tf.add(level[i], level[i + 1]) : level[i]);
+      level = next;
+    }
+    return level[0].clone();
+  });
+}
+
+/** sum of squares over every gradient, as a scalar tensor (finite iff every gradient is). */
+export function sumOfSquares(grads: readonly tf.Tensor[]): tf.Scalar {
+  return tf.tidy(() => sumTensors(grads.map((g) => tf.sum(tf.square(g)))) as tf.Scalar);
+}
+
 /** sqrt(sum of squares over every gradient) as a scalar tensor. */
 export function globalNorm(grads: readonly tf.Tensor[]): tf.Scalar {
-  return tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
+  return tf.tidy(() => tf.sqrt(sumOfSquares(grads)) as tf.Scalar);
 }
 
 /** The factor that brings a gradient of global norm `norm` down to `maxNorm` (torch clip_grad_norm_). */

@@ -12,7 +12,8 @@ import type { ModelInputs } from '../inputs';
 import type { Idefics3Model } from '../model/vlm';
 import { AdapterSet } from './lora';
 import { batchLoss, collateBatch, padTokenId, type ChunkOptions } from './loss';
-import { AdamW, clipCoefficient, globalNorm } from './optimizer';
+import { AdamW, clipCoefficient, globalNorm, sumOfSquares } from './optimizer';
+import { throwIfGpuError } from '../backend';
 import type { ApplyResult, MicroStepResult, RunConfig, TrainerState } from './train_types';
 
 export interface TrainerCoreOptions extends ChunkOptions {
@@ -63,9 +64,10 @@ export class TrainerCore {
     this.attach(true);
     const { value, grads } = tf.variableGrads(() => batchLoss(this.model, collated, this.opts), this.vars);
     const g = this.vars.map((v) => grads[v.name] ?? tf.zerosLike(v));
-    const sq = tf.tidy(() => tf.addN(g.map((t) => tf.sum(tf.square(t))))); // finite iff every gradient is
+    const sq = sumOfSquares(g); // finite iff every gradient is
     const loss = (await value.data())[0];
     const sqSum = (await sq.data())[0];
+    throwIfGpuError(`training micro-step ${this.step}`);
     tf.dispose([value, sq]);
     const finite = Number.isFinite(loss) && Number.isFinite(sqSum);
     if (finite && !this.poisoned) {
@@ -101,6 +103,7 @@ export class TrainerCore {
     tf.dispose(acc);
     const normT = globalNorm(avg);
     const gradNorm = (await normT.data())[0];
+    throwIfGpuError(`optimiser step ${this.step}`);
     normT.dispose();
     if (!Number.isFinite(gradNorm)) {
       tf.dispose(avg);
@@ -124,6 +127,7 @@ export class TrainerCore {
     this.attach(false);
     const t = tf.tidy(() => batchLoss(this.model, collated, this.opts));
     const loss = (await t.data())[0];
+    throwIfGpuError('validation loss');
     t.dispose();
     return { loss, tokens };
   }
