@@ -43,7 +43,7 @@ interface Row {
   derived?: boolean;
 }
 
-const RESULTS = './results.json'; // resolved beside this file: bench/results.json
+const RESULTS = 'bench/results.json'; // commands resolve paths from the project root
 const rows: Row[] = [];
 const PATHS: [string, () => Ops][] = [
   ['custom', createCustomOps],
