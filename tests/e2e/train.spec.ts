@@ -1,7 +1,8 @@
 // End to end: the Train tab. Import a few labelled samples through the dataset picker, load
 // the built-in tiny model, start a short LoRA run from the Train tab and watch the step counter
-// and the loss chart update in the worker's events, stop it (a checkpoint appears), export the
-// adapter as a PEFT zip, and resume the run from its checkpoint to the end. Kept to a few
+// and the loss chart update in the worker's events, pause and resume it, stop it (a checkpoint
+// appears), export the adapter as a PEFT zip and import it back, and resume the run from its
+// checkpoint to the end. Kept to a few
 // steps: SwiftShader is slow.
 import { readFileSync } from 'node:fs';
 import { unzipSync } from 'fflate';
@@ -16,7 +17,7 @@ test('the Train tab says what is missing before a model is loaded', async ({ pag
   await expect(page.getByTestId('train-start')).toBeDisabled();
 });
 
-test('train the tiny model from the Train tab: steps and the loss chart update, stop, export', async ({ page }) => {
+test('train the tiny model from the Train tab: steps and loss chart update, pause/resume, stop, export/import, resume from checkpoint', async ({ page }) => {
   test.setTimeout(480_000);
   await freshWorkspace(page);
   await importViaPicker(page, [
@@ -58,6 +59,14 @@ test('train the tiny model from the Train tab: steps and the loss chart update, 
   await expect(page.getByTestId('loss-chart')).toHaveAttribute('data-train-points', '2');
   await expect(page.getByTestId('loss-chart')).toHaveAttribute('data-eval-points', '1', { timeout: 60_000 });
 
+  // Pause takes effect between steps; Resume continues.
+  await page.getByTestId('train-pause').click();
+  await expect(page.getByTestId('train-status')).toHaveText('paused', { timeout: 120_000 });
+  await expect(page.getByTestId('train-resume')).toBeEnabled();
+  await expect(page.getByTestId('train-notices')).toContainText('Paused after step');
+  await page.getByTestId('train-resume').click();
+  await expect(page.getByTestId('train-status')).toHaveText('running');
+
   await page.getByTestId('train-stop').click();
   await expect(page.getByTestId('train-status')).toHaveText('stopped', { timeout: 120_000 });
   await expect(page.getByTestId('train-error')).toHaveCount(0);
@@ -76,6 +85,14 @@ test('train the tiny model from the Train tab: steps and the loss chart update, 
   expect(Object.keys(zip).sort()).toEqual(['tiny-lora/adapter_config.json', 'tiny-lora/adapter_model.safetensors']);
   const cfg = JSON.parse(new TextDecoder().decode(zip['tiny-lora/adapter_config.json']));
   expect(cfg).toMatchObject({ peft_type: 'LORA', r: 16, lora_alpha: 32 });
+
+  // Import the exported files back: the adapter on the model is now the imported one.
+  await page.getByTestId('adapter-import-files').setInputFiles([
+    { name: 'adapter_config.json', mimeType: 'application/json', buffer: Buffer.from(zip['tiny-lora/adapter_config.json']) },
+    { name: 'adapter_model.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from(zip['tiny-lora/adapter_model.safetensors']) },
+  ]);
+  await expect(page.getByTestId('adapter-info')).toContainText('Imported');
+  await expect(page.getByTestId('adapter-error')).toHaveCount(0);
 
   // Resume the stopped run from its checkpoint: it runs to the end, and its curve keeps the
   // points from before the stop (fetched from the worker) ahead of the new ones.
