@@ -63,7 +63,7 @@ describe('LoRA gradients of the whole tiny model', () => {
       const grads = async (ops: ReturnType<typeof createStockOps>) => {
         const model = new Idefics3Model(weights, ops, { adapters });
         const { value, grads } = tf.variableGrads(() => batchLoss(model, batch), list);
-        const out = { loss: (await value.data())[0], g: await Promise.all(list.map((v) => grads[v.name].data())) };
+        const out = { loss: (await value.data())[0], g: await Promise.all(list.map((v) => grads[v.name].data() as Promise<Float32Array>)) };
         tf.dispose([value, ...Object.values(grads)]);
         return out;
       };
