@@ -19,6 +19,7 @@ import type { ModelInputs } from '../inputs';
 import type { ForwardInputs, Idefics3Model } from '../model/vlm';
 import type { LinearWeight, Ops } from '../ops/ops';
 import { dequantizeLinear } from '../ops/stock_ops';
+import { linearBackwardInput } from '../kernels/linear';
 import { IGNORE_INDEX } from '../processor/build_inputs';
 
 /** Which rows of the (B*T) hidden states count, and the token each must predict. */
@@ -60,9 +61,13 @@ function checkTargets(targets: Int32Array, V: number): void {
   }
 }
 
-/** dH (m, C) = dLogits (m, V) W (V, C) for the frozen lm_head, given W already as f32. */
-function headInputGrad(dLogits: tf.Tensor2D, wF32: tf.Tensor2D): tf.Tensor2D {
-  return tf.matMul(dLogits, wF32); // (m, C)
+/**
+ * dH (m, C) = dLogits (m, V) W (V, C) for the frozen lm_head. The custom path runs our dX
+ * kernel, which decodes a quantized W in registers (no f32 copy of the (V, C) head); the stock
+ * path multiplies by the dequantized f32 head, made once per backward by the caller.
+ */
+function headInputGrad(dLogits: tf.Tensor2D, lmHead: LinearWeight, wF32: tf.Tensor2D | null): tf.Tensor2D {
+  return wF32 ? tf.matMul(dLogits, wF32) : linearBackwardInput(dLogits, lmHead); // (m, C)
 }
 
 /**
@@ -110,8 +115,8 @@ export function chunkedCrossEntropy(
     const gradFunc = (dyS: tf.Scalar, saved: tf.Tensor[]): tf.Tensor => {
       const [hs] = saved as [tf.Tensor2D];
       return tf.tidy(() => {
-        // the frozen lm_head as f32, once per backward (quantized: a temporary copy, freed below)
-        const wF32 = dequantizeLinear(lmHead); // (V, C)
+        // stock path: the frozen lm_head as f32, once per backward (a temporary copy, freed below)
+        const wF32 = ops.name === 'custom' ? null : dequantizeLinear(lmHead); // (V, C)
         const coef = tf.div(dyS, M); // d mean / d sum
         const parts: tf.Tensor2D[] = [];
         for (const s of starts) {
@@ -121,7 +126,7 @@ export function chunkedCrossEntropy(
               const logits = ops.linear(hs.slice([s, 0], [n, C]), lmHead); // (n, V), recomputed
               const onehot = tf.oneHot(tf.tensor1d(targets.subarray(s, s + n), 'int32'), V); // (n, V)
               const dLogits = tf.mul(tf.sub(tf.softmax(logits, 1), onehot), coef) as tf.Tensor2D; // (n, V)
-              return headInputGrad(dLogits, wF32); // (n, C)
+              return headInputGrad(dLogits, lmHead, wF32); // (n, C)
             }),
           );
         }
