@@ -10,6 +10,13 @@
 //     marked derived: prefill = 12 vision blocks + connector + 30 decoder blocks + lm_head.
 //   - with --full (BENCH_FULL=1): the whole 256M model once per quantization (q8, q4): prefill,
 //     decode, and its peak GPU bytes.
+// Training (LoRA r=16, forward + backward):
+//   - tiny model: train tokens/s of whole optimiser steps (TrainerCore: micro-batch of 4, AdamW);
+//   - SmolVLM-256M slices: one decoder block + final norm + lm_head with the chunked loss over
+//     one image + 256 text tokens, LoRA on the block; one vision block over 1024 patches with
+//     LoRA on it (when the vision encoder trains);
+//   - with --full: peak GPU bytes of one whole 256M training step (q8 base, text LoRA r=16,
+//     one image + 256 text tokens, batch 1).
 // Compare paths as ratios measured in this one run; SwiftShader timings are not GPU timings.
 import { test } from 'vitest';
 import { commands } from 'vitest/browser';
@@ -31,6 +38,10 @@ import type { Quantization } from '../src/engine/weights';
 import { createProcessor } from '../src/engine/processor/processor';
 import { buildModelInputs } from '../src/engine/processor/build_inputs';
 import type { ModelInputs } from '../src/engine/inputs';
+import { AdapterSet, DEFAULT_LORA_TARGETS } from '../src/engine/train/lora';
+import { chunkedCrossEntropy } from '../src/engine/train/loss';
+import { TrainerCore } from '../src/engine/train/trainer_core';
+import type { RunConfig, TrainableParts } from '../src/engine/train/train_types';
 
 declare const __BENCH_FULL__: boolean;
 
@@ -182,6 +193,113 @@ async function bench256mFull(quant: Quantization): Promise<void> {
   weights.dispose();
 }
 
+const LORA = { r: 16, alpha: 32, dropout: 0, rsLora: false, targetModules: DEFAULT_LORA_TARGETS };
+
+function benchRun(parts: TrainableParts): RunConfig {
+  return {
+    id: 'bench', name: 'bench', seed: 1, parts, lora: LORA,
+    optim: { lr: 1e-3, weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, gradClip: 1, schedule: 'constant', warmupSteps: 0 },
+    stages: [], batchSize: 4, gradAccumulation: 1, businessToGeneral: 0, maxTokens: 2048,
+    evalEvery: 0, checkpointEvery: 0, activationCheckpointing: false,
+  };
+}
+
+async function benchTrainTiny(): Promise<void> {
+  const loaded = await loadModel(new UrlSource('/models/tiny/'), { quantization: 'q8' });
+  const proc = await createProcessor(loaded.files as never, loaded.config);
+  const batch = [0, 1, 2, 3].map((k) =>
+    buildModelInputs(proc, [{ role: 'user', text: `<image>What is shown in picture ${k}?` }, { role: 'assistant', text: `a pattern number ${k}` }], [picture(40 + 8 * k, 32)], { mode: 'train' }),
+  );
+  const tokens = batch.reduce((n, b) => n + b.inputIds.length, 0);
+  for (const [path, makeOps] of PATHS) {
+    const model = new Idefics3Model(loaded.weights, makeOps());
+    const core = new TrainerCore(model, benchRun({ textLora: true, connector: 'frozen', visionLora: false }));
+    const step = async () => {
+      await core.microStep(batch);
+      await core.apply(1e-3);
+    };
+    await step(); // compiles the pipelines
+    const reps = 3;
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) await step();
+    add({ name: 'train_tokens_per_s', model: 'tiny', path, value: (reps * tokens) / ((performance.now() - t0) / 1000), unit: 'tokens/s' });
+    core.dispose();
+  }
+  loaded.weights.dispose();
+}
+
+/** Mean ms of one forward + backward (tf.variableGrads) of `loss` after a warm-up. */
+async function timeGradsMs(loss: () => tf.Scalar, vars: tf.Variable[], reps: number): Promise<number> {
+  const once = async () => {
+    const { value, grads } = tf.variableGrads(loss, vars);
+    await value.data();
+    await Promise.all(Object.values(grads).map((g) => g.data()));
+    tf.dispose([value, ...Object.values(grads)]);
+  };
+  await once();
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) await once();
+  return (performance.now() - t0) / reps;
+}
+
+async function benchTrain256mSlices(): Promise<void> {
+  const full = configFromHub(SMOLVLM_256M_CONFIG_JSON, 'SmolVLM-256M config.json');
+  const cfg: VlmConfig = { ...full, vit_n_layers: 1, lm_n_layers: 1 };
+  const weights = randomWeights(cfg, 'q8', 1);
+  const P = (cfg.vit_img_size / cfg.vit_patch_size) ** 2;
+  const T = imageSeqLen(cfg) + 256; // one image + 256 text tokens
+  const model = 'smolvlm-256m';
+  const targets = Int32Array.from({ length: T }, (_, i) => (i * 7919) % cfg.lm_vocab_size);
+  for (const [path, makeOps] of PATHS) {
+    const ops = makeOps();
+    const adapters = new AdapterSet(weights, { textLora: true, connector: 'frozen', visionLora: true }, LORA, 1);
+    const vars = adapters.variables().map((v) => v.variable);
+    adapters.variables().forEach((v, i) => {
+      if (v.name.endsWith('lora_B.weight')) v.variable.assign(tf.randomNormal(v.variable.shape, 0, 0.01, 'float32', i));
+    });
+    const m = new Idefics3Model(weights, ops, { adapters });
+    const xt = randn([T, cfg.lm_hidden_dim], 3) as tf.Tensor2D; // (T, C)
+    const positions = tf.tensor2d(Int32Array.from({ length: T }, (_, i) => i), [1, T], 'int32');
+    const lmHead = weights.linear('lm_head');
+    const decMs = await timeGradsMs(() => chunkedCrossEntropy(m.decoder.forward(xt, { B: 1, T, positions }), targets, lmHead, ops), vars, 2);
+    add({ name: 'train_decoder_block_lm_head_tokens_per_s', model, path, value: T / (decMs / 1000), unit: 'tokens/s' });
+
+    const xv = randn([P, cfg.vit_hidden_dim], 1) as tf.Tensor2D; // (P, C_v)
+    const r = randn([P, cfg.vit_hidden_dim], 2); // fixed random projection as the loss
+    const visMs = await timeGradsMs(() => tf.mean(tf.mul(m.vision.block(xv, 0, 1, P), r)) as tf.Scalar, vars, 1);
+    add({ name: 'train_vision_block_tokens_per_s', model, path, value: P / (visMs / 1000), unit: 'tokens/s' });
+    tf.dispose([xt, positions, xv, r]);
+    adapters.dispose();
+  }
+  weights.dispose();
+}
+
+/** Peak GPU bytes of one whole 256M training step: q8 base, text LoRA r=16, one image + 256 text tokens. */
+async function benchTrain256mFull(): Promise<void> {
+  const cfg = configFromHub(SMOLVLM_256M_CONFIG_JSON, 'SmolVLM-256M config.json');
+  const weights = randomWeights(cfg, 'q8', 1);
+  const L = imageSeqLen(cfg);
+  const T = L + 256;
+  const ids = Int32Array.from({ length: T }, (_, i) => 100 + (i % 1000));
+  ids.fill(cfg.image_token_id, 4, 4 + L);
+  const labels = new Int32Array(T).fill(-100);
+  for (let t = L + 8; t < T; t++) labels[t] = ids[t];
+  const pixels = new Float32Array(3 * cfg.vit_img_size * cfg.vit_img_size).map((_, i) => Math.sin(i) * 0.5);
+  const inputs: ModelInputs = { inputIds: ids, pixelValues: pixels, nTiles: 1, labels };
+  const run = { ...benchRun({ textLora: true, connector: 'frozen', visionLora: false }), batchSize: 1 };
+  const m = new Idefics3Model(weights, createCustomOps());
+  resetPeakBytes();
+  const core = new TrainerCore(m, run);
+  const t0 = performance.now();
+  await core.microStep([inputs]);
+  await core.apply(1e-3);
+  const ms = performance.now() - t0;
+  add({ name: 'train_step_peak_gpu_bytes', model: 'smolvlm-256m-q8', path: 'custom', value: peakBytes(), unit: 'bytes' });
+  add({ name: 'train_step_ms', model: 'smolvlm-256m-q8', path: 'custom', value: ms, unit: 'ms' });
+  core.dispose();
+  weights.dispose();
+}
+
 async function save(): Promise<void> {
   let prev: Row[] = [];
   try {
@@ -199,12 +317,18 @@ test('engine benchmark', async () => {
   await initEngineBackend();
   await benchTiny();
   await save();
+  await benchTrainTiny();
+  await save();
   await bench256mSlices();
+  await save();
+  await benchTrain256mSlices();
   await save();
   if (__BENCH_FULL__) {
     for (const q of ['q8', 'q4'] as const) {
       await bench256mFull(q);
       await save();
     }
+    await benchTrain256mFull();
+    await save();
   }
 });
