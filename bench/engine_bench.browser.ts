@@ -261,13 +261,15 @@ async function benchTrain256mSlices(): Promise<void> {
     const xt = randn([T, cfg.lm_hidden_dim], 3) as tf.Tensor2D; // (T, C)
     const positions = tf.tensor2d(Int32Array.from({ length: T }, (_, i) => i), [1, T], 'int32');
     const lmHead = weights.linear('lm_head');
-    const decMs = await timeGradsMs(() => chunkedCrossEntropy(m.decoder.forward(xt, { B: 1, T, positions }), targets, lmHead, ops), vars, 2);
+    const decMs = await timeGradsMs(() => chunkedCrossEntropy(m.decoder.forward(xt, { B: 1, T, positions }), targets, lmHead, ops), vars, 1);
     add({ name: 'train_decoder_block_lm_head_tokens_per_s', model, path, value: T / (decMs / 1000), unit: 'tokens/s' });
+    await save(); // each slice takes minutes under SwiftShader: keep what is measured
 
     const xv = randn([P, cfg.vit_hidden_dim], 1) as tf.Tensor2D; // (P, C_v)
     const r = randn([P, cfg.vit_hidden_dim], 2); // fixed random projection as the loss
     const visMs = await timeGradsMs(() => tf.mean(tf.mul(m.vision.block(xv, 0, 1, P), r)) as tf.Scalar, vars, 1);
     add({ name: 'train_vision_block_tokens_per_s', model, path, value: P / (visMs / 1000), unit: 'tokens/s' });
+    await save();
     tf.dispose([xt, positions, xv, r]);
     adapters.dispose();
   }
