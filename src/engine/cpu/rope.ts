@@ -37,24 +37,7 @@ export function ropeForward(
   HS: number,
   theta: number,
 ): void {
-  if (HS % 2 !== 0) throw new Error(`ropeForward: head size ${HS} must be even`);
-  const half = HS / 2;
-  const inv = ropeInvFreq(HS, theta);
-  for (let bt = 0; bt < B * T; bt++) {
-    const pos = positions[bt];
-    for (let h = 0; h < NH; h++) {
-      const base = (bt * NH + h) * HS;
-      for (let i = 0; i < half; i++) {
-        const angle = Math.fround(pos * inv[i]);
-        const c = Math.cos(angle);
-        const s = Math.sin(angle);
-        const x1 = inp[base + i];
-        const x2 = inp[base + i + half];
-        out[base + i] = x1 * c - x2 * s;
-        out[base + i + half] = x2 * c + x1 * s;
-      }
-    }
-  }
+  rotatePairs(out, inp, positions, B, T, NH, HS, theta, 1, 'ropeForward');
 }
 
 /**
@@ -72,7 +55,23 @@ export function ropeBackward(
   HS: number,
   theta: number,
 ): void {
-  if (HS % 2 !== 0) throw new Error(`ropeBackward: head size ${HS} must be even`);
+  rotatePairs(dInp, dOut, positions, B, T, NH, HS, theta, -1, 'ropeBackward');
+}
+
+/** Rotates each (i, i + HS/2) pair by sign * pos * inv_freq[i]: forward (+1) and its transpose (-1). */
+function rotatePairs(
+  out: Float32Array, // (B, T, NH*HS)
+  inp: Float32Array, // (B, T, NH*HS)
+  positions: Int32Array, // (B, T)
+  B: number,
+  T: number,
+  NH: number,
+  HS: number,
+  theta: number,
+  sign: 1 | -1,
+  where: string,
+): void {
+  if (HS % 2 !== 0) throw new Error(`${where}: head size ${HS} must be even`);
   const half = HS / 2;
   const inv = ropeInvFreq(HS, theta);
   for (let bt = 0; bt < B * T; bt++) {
@@ -82,11 +81,11 @@ export function ropeBackward(
       for (let i = 0; i < half; i++) {
         const angle = Math.fround(pos * inv[i]);
         const c = Math.cos(angle);
-        const s = Math.sin(angle);
-        const g1 = dOut[base + i];
-        const g2 = dOut[base + i + half];
-        dInp[base + i] = g1 * c + g2 * s;
-        dInp[base + i + half] = g2 * c - g1 * s;
+        const s = sign * Math.sin(angle);
+        const x1 = inp[base + i];
+        const x2 = inp[base + i + half];
+        out[base + i] = x1 * c - x2 * s;
+        out[base + i + half] = x2 * c + x1 * s;
       }
     }
   }
