@@ -18,7 +18,7 @@
 //   - with --full: peak GPU bytes of one whole 256M training step (q8 base, text LoRA r=16,
 //     one image + 256 text tokens, batch 1).
 // Compare paths as ratios measured in this one run; SwiftShader timings are not GPU timings.
-import { test } from 'vitest';
+import { beforeAll, test } from 'vitest';
 import { commands } from 'vitest/browser';
 import * as tf from '@tensorflow/tfjs';
 import { initEngineBackend, peakBytes, resetPeakBytes } from '../src/engine/backend';
@@ -315,22 +315,36 @@ async function save(): Promise<void> {
   await commands.writeFile(RESULTS, JSON.stringify({ results: merged }, null, 2) + '\n');
 }
 
-test('engine benchmark', async () => {
+// Separate tests so one part can be run alone: `npx vitest run -c bench/vitest.config.ts -t "256M full"`.
+beforeAll(async () => {
   await initEngineBackend();
+});
+
+test('inference: tiny model', async () => {
   await benchTiny();
   await save();
+});
+
+test('training: tiny model', async () => {
   await benchTrainTiny();
   await save();
+});
+
+test('inference: SmolVLM-256M slices', async () => {
   await bench256mSlices();
   await save();
+});
+
+test('training: SmolVLM-256M slices', async () => {
   await benchTrain256mSlices();
   await save();
-  if (__BENCH_FULL__) {
-    for (const q of ['q8', 'q4'] as const) {
-      await bench256mFull(q);
-      await save();
-    }
-    await benchTrain256mFull();
+});
+
+test.runIf(__BENCH_FULL__)('256M full: whole model inference (q8, q4) and one training step', async () => {
+  for (const q of ['q8', 'q4'] as const) {
+    await bench256mFull(q);
     await save();
   }
+  await benchTrain256mFull();
+  await save();
 });
