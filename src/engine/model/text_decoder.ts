@@ -46,7 +46,12 @@ export class TextDecoder {
   forward(x: tf.Tensor2D, step: DecoderStepInputs): tf.Tensor2D {
     return tf.tidy(() => {
       let h = x;
-      for (let l = 0; l < this.c.lm_n_layers; l++) h = this.block(h, l, step);
+      // one tidy per block, so a block's intermediates are freed before the next one runs
+      for (let l = 0; l < this.c.lm_n_layers; l++) {
+        const prev = h;
+        h = tf.tidy(() => this.block(prev, l, step));
+        if (prev !== x) prev.dispose();
+      }
       return this.ops.rmsNorm(h, this.vec(`${PREFIX}.norm.weight`), this.c.lm_rms_eps);
     });
   }

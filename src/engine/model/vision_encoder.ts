@@ -43,7 +43,13 @@ export class VisionEncoder {
       // full tiles use position ids 0..P-1: the whole (P, C_v) table, broadcast over tiles
       const pos = this.weights.tensor(`${PREFIX}.embeddings.position_embedding.weight`); // (P, C_v)
       let x = this.patchEmbeddings(pixels).add(pos).reshape([N * P, Cv]) as tf.Tensor2D; // (N*P, C_v)
-      for (let l = 0; l < c.vit_n_layers; l++) x = this.block(x, l, N, P);
+      // one tidy per block: a block's intermediates (~70 MB at 1024 patches x 768) are freed
+      // before the next block runs instead of piling up until the whole encoder returns
+      for (let l = 0; l < c.vit_n_layers; l++) {
+        const prev = x;
+        x = tf.tidy(() => this.block(prev, l, N, P));
+        prev.dispose();
+      }
       const post = this.ops.layerNorm(x, this.vec(`${PREFIX}.post_layernorm.weight`), this.vec(`${PREFIX}.post_layernorm.bias`), c.vit_ln_eps);
       return post.reshape([N, P, Cv]) as tf.Tensor3D; // (N, P, C_v)
     });
